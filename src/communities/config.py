@@ -1,0 +1,46 @@
+"""Settings from flags and environment variables, with defaults that just work (SQLite under ./data)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from communities.storage.database import default_sqlite_url
+
+MIB = 1024 * 1024
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+@dataclass
+class Settings:
+    listen: str = "127.0.0.1:50051"
+    database: str = ""
+    worker_id: int = 0
+    grace_seconds: float = 10.0
+    max_receive_bytes: int = 4 * MIB
+    max_send_bytes: int = 4 * MIB
+    log_level: str = "INFO"
+    db_pool_size: int = 8
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            listen=_env("COMMUNITIES_LISTEN", cls.listen),
+            database=_env("COMMUNITIES_DATABASE", "") or default_sqlite_url(),
+            worker_id=int(_env("COMMUNITIES_WORKER_ID", str(cls.worker_id))),
+            grace_seconds=float(_env("COMMUNITIES_GRACE_SECONDS", str(cls.grace_seconds))),
+            max_receive_bytes=int(_env("COMMUNITIES_MAX_RECEIVE_BYTES", str(cls.max_receive_bytes))),
+            max_send_bytes=int(_env("COMMUNITIES_MAX_SEND_BYTES", str(cls.max_send_bytes))),
+            log_level=_env("COMMUNITIES_LOG_LEVEL", cls.log_level),
+            db_pool_size=int(_env("COMMUNITIES_DB_POOL_SIZE", str(cls.db_pool_size))),
+        )
+
+    @property
+    def safe_database(self) -> str:
+        """The database URL with any password masked, for logs."""
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.database).render_as_string(hide_password=True)

@@ -1,0 +1,148 @@
+"""The permission engine: flags, community- and channel-level computation, and the role hierarchy (API.md).
+
+Pure functions over plain data; callers load what they need and pass it in.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+
+class Permission(enum.IntFlag):
+    ADMINISTRATOR = 1 << 0
+    VIEW_CHANNEL = 1 << 1
+    SEND_MESSAGES = 1 << 2
+    CONNECT_VOICE = 1 << 3
+    MODIFY_CHANNEL = 1 << 4
+    SEND_MEDIA = 1 << 5
+    DELETE_MESSAGES = 1 << 6
+    PIN_MESSAGES = 1 << 7
+    SPEAK_VOICE = 1 << 8
+    MODIFY_COMMUNITY = 1 << 9
+    MODIFY_ROLES = 1 << 10
+    REMOVE_MEMBERS = 1 << 11
+    ADD_REACTIONS = 1 << 12
+    # 1 << 13 is reserved for compatibility with the Communities API.
+    CREATE_INVITE = 1 << 14
+
+
+ALL_PERMISSIONS = 0
+for _flag in Permission:
+    ALL_PERMISSIONS |= _flag.value
+
+DEFAULT_PERMISSIONS = (
+    Permission.VIEW_CHANNEL
+    | Permission.SEND_MESSAGES
+    | Permission.CONNECT_VOICE
+    | Permission.SPEAK_VOICE
+    | Permission.SEND_MEDIA
+    | Permission.ADD_REACTIONS
+    | Permission.CREATE_INVITE
+).value
+
+
+def unknown_bits(mask: int) -> int:
+    """Bits of `mask` that are no permission flag (callers reject them)."""
+    return mask & ~ALL_PERMISSIONS
+
+
+def flag_names(mask: int) -> list[str]:
+    return [flag.name for flag in Permission if mask & flag.value and flag.name]
+
+
+@dataclass(frozen=True)
+class Role:
+    id: int
+    permissions: int
+    priority: int
+
+
+@dataclass(frozen=True)
+class Override:
+    allow: int  # `pos` in the proto
+    deny: int  # `neg` in the proto
+
+
+@dataclass(frozen=True)
+class MemberContext:
+    """What the engine needs to know about one member of one community."""
+
+    community_id: int
+    is_owner: bool
+    default_permissions: int
+    roles: tuple[Role, ...]
+
+    @property
+    def role_ids(self) -> frozenset[int]:
+        return frozenset(role.id for role in self.roles)
+
+
+def community_permissions(member: MemberContext) -> int:
+    """Step 1: owner has all; else default OR every role; ADMINISTRATOR means all."""
+    if member.is_owner:
+        return ALL_PERMISSIONS
+    permissions = member.default_permissions
+    for role in member.roles:
+        permissions |= role.permissions
+    if permissions & Permission.ADMINISTRATOR:
+        return ALL_PERMISSIONS
+    return permissions & ALL_PERMISSIONS
+
+
+def channel_permissions(member: MemberContext, overrides: Mapping[int, Override]) -> int:
+    """Step 2: apply the channel's overrides (keyed by role id; the community id is @everyone)."""
+    base = community_permissions(member)
+    if base & Permission.ADMINISTRATOR:
+        return ALL_PERMISSIONS
+    permissions = base
+    everyone = overrides.get(member.community_id)
+    if everyone is not None:
+        permissions &= ~everyone.deny
+        permissions |= everyone.allow
+    allow = deny = 0
+    for role in member.roles:
+        override = overrides.get(role.id)
+        if override is not None:
+            allow |= override.allow
+            deny |= override.deny
+    permissions &= ~deny
+    permissions |= allow
+    if not permissions & Permission.VIEW_CHANNEL:
+        return 0
+    return permissions & ALL_PERMISSIONS
+
+
+def has(permissions: int, flag: Permission) -> bool:
+    return bool(permissions & flag)
+
+
+def rank(member: MemberContext) -> float:
+    """Step 3: +infinity for the owner, else the highest priority among the member's roles (0 with none)."""
+    if member.is_owner:
+        return math.inf
+    return max((role.priority for role in member.roles), default=0)
+
+
+def can_manage_role(actor: MemberContext, role_priority: int) -> bool:
+    """A member may create, edit, delete, assign or unassign only roles strictly below its rank."""
+    return role_priority < rank(actor)
+
+
+def can_grant_bits(actor: MemberContext, bits: int) -> bool:
+    """A member may give a role or an invite only permission bits it holds itself."""
+    held = community_permissions(actor)
+    return bits & ~held == 0
+
+
+def can_act_on_member(actor: MemberContext, target: MemberContext) -> bool:
+    """A member may edit, remove or ban only members of strictly lower rank; nobody acts on the owner."""
+    if target.is_owner:
+        return False
+    return rank(target) < rank(actor)
+
+
+def highest_priority(roles: Iterable[Role]) -> int:
+    return max((role.priority for role in roles), default=0)

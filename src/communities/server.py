@@ -1,0 +1,128 @@
+"""Builds and runs the grpc.aio server: interceptor, services, health, reflection, graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import grpc
+from communities.v1 import communities_pb2, communities_pb2_grpc, users_pb2, users_pb2_grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection, reflection_pb2
+
+from communities.api.calls import CallInterceptor
+from communities.api.communities import CommunitiesServicer
+from communities.api.users import UsersServicer
+from communities.config import Settings
+from communities.domain.snowflake import SnowflakeGenerator
+from communities.services.context import App
+from communities.storage import migrate
+from communities.storage.database import Database, is_sqlite
+
+log = logging.getLogger("communities.server")
+
+SERVICE_NAMES = (
+    communities_pb2.DESCRIPTOR.services_by_name["Communities"].full_name,
+    users_pb2.DESCRIPTOR.services_by_name["Users"].full_name,
+    health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+    reflection.SERVICE_NAME,
+)
+
+
+class SchemaOutOfDate(Exception):
+    pass
+
+
+async def prepare_database(settings: Settings) -> None:
+    """An empty SQLite file is migrated on the spot; any other database must already be at the newest schema."""
+    current = await migrate.current_revision(settings.database)
+    head = migrate.head_revision()
+    if current == head:
+        return
+    if current is None and is_sqlite(settings.database):
+        log.info("empty SQLite database: creating the schema")
+        await migrate.upgrade(settings.database)
+        log.info("schema %s created", head)
+        return
+    raise SchemaOutOfDate(
+        f"database schema is at {current or 'nothing'}, this server needs {head}: "
+        f"run `communities migrate --database ...` first"
+    )
+
+
+def _add_reflection_v1(server: grpc.aio.Server) -> None:
+    """Serve reflection under grpc.reflection.v1 too (wire-identical to v1alpha) for clients that insist on it,
+    without advertising it in the service list."""
+    servicer = reflection.aio.ReflectionServicer(SERVICE_NAMES)
+    handler = grpc.method_handlers_generic_handler(
+        "grpc.reflection.v1.ServerReflection",
+        {
+            "ServerReflectionInfo": grpc.stream_stream_rpc_method_handler(
+                servicer.ServerReflectionInfo,
+                request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+                response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+            )
+        },
+    )
+    server.add_generic_rpc_handlers((handler,))
+
+
+class Server:
+    """A running server. `port` is the bound port (useful with port 0)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.db = Database.open(settings.database, pool_size=settings.db_pool_size)
+        self.app = App(db=self.db, ids=SnowflakeGenerator(settings.worker_id))
+        self.health = health.aio.HealthServicer()
+        self.grpc = grpc.aio.server(
+            interceptors=[CallInterceptor(self.app)],
+            options=[
+                ("grpc.max_receive_message_length", settings.max_receive_bytes),
+                ("grpc.max_send_message_length", settings.max_send_bytes),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        communities_pb2_grpc.add_CommunitiesServicer_to_server(CommunitiesServicer(self.app), self.grpc)
+        users_pb2_grpc.add_UsersServicer_to_server(UsersServicer(self.app), self.grpc)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
+        reflection.enable_server_reflection(SERVICE_NAMES, self.grpc)
+        _add_reflection_v1(self.grpc)
+        self.port = self.grpc.add_insecure_port(settings.listen)
+        if self.port == 0:
+            raise OSError(f"could not listen on {settings.listen}")
+
+    async def start(self) -> None:
+        await self.grpc.start()
+        for name in SERVICE_NAMES[:2]:
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop accepting calls, let in-flight calls finish within the grace period, then close the database."""
+        await self.health.enter_graceful_shutdown()
+        await self.grpc.stop(self.settings.grace_seconds if grace is None else grace)
+        await self.db.close()
+
+
+async def serve(settings: Settings) -> None:
+    await prepare_database(settings)
+    server = Server(settings)
+    await server.start()
+    host = settings.listen.rsplit(":", 1)[0]
+    log.info(
+        "serving communities.v1 on %s:%d (database %s, worker %d)",
+        host,
+        server.port,
+        settings.safe_database,
+        settings.worker_id,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log.info("stopping: finishing in-flight calls (grace %.1fs)", settings.grace_seconds)
+    await server.stop()
+    log.info("stopped")

@@ -1,0 +1,184 @@
+"""Use cases of the Communities service (the seed's `communities.*` methods)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from communities.domain import validation
+from communities.domain.channels import ChannelType
+from communities.domain.errors import FailedPrecondition, LimitReached, NotFound, PermissionDenied
+from communities.domain.permissions import DEFAULT_PERMISSIONS, Permission, community_permissions
+from communities.services.context import App, Principal
+from communities.storage import repository as repo
+from communities.storage.database import UnitOfWork
+
+GENERAL_CHANNEL = "general"
+
+
+@dataclass(frozen=True)
+class CommunityView:
+    """A community as the caller sees it (the proto `Community`)."""
+
+    id: int
+    owner: bool
+    name: str
+    photo_file_id: int | None
+    photo_preview: bytes | None
+    permissions: int
+    muted: bool
+
+
+@dataclass(frozen=True)
+class SettingsView:
+    system_channel_id: int | None
+    join_messages: bool
+
+
+def view(membership: repo.Membership) -> CommunityView:
+    community = membership.community
+    return CommunityView(
+        id=community.id,
+        owner=membership.member.is_owner,
+        name=community.name,
+        photo_file_id=community.photo_file_id,
+        photo_preview=community.photo_preview,
+        permissions=community_permissions(membership.member),
+        muted=membership.muted,
+    )
+
+
+def settings_view(community: repo.CommunityRecord) -> SettingsView:
+    return SettingsView(system_channel_id=community.system_channel_id, join_messages=community.join_messages)
+
+
+async def require_membership(uow: UnitOfWork, community_id: int, principal: Principal) -> repo.Membership:
+    """The caller's membership; a community the caller is not in is indistinguishable from an unknown one."""
+    membership = await repo.membership(uow, community_id, principal.id) if community_id else None
+    if membership is None:
+        raise NotFound.of("COMMUNITY")
+    return membership
+
+
+def require_permission(membership: repo.Membership, flag: Permission) -> None:
+    if not community_permissions(membership.member) & flag:
+        raise PermissionDenied.missing(flag.name or str(flag.value))
+
+
+async def get_communities(app: App, principal: Principal) -> list[CommunityView]:
+    async with app.db.unit_of_work(write=False) as uow:
+        memberships = await repo.memberships_of(uow, principal.id)
+    return [view(membership) for membership in memberships]
+
+
+async def create_community(app: App, principal: Principal, name: str) -> CommunityView:
+    name = validation.clean_name(name)
+    community_id = app.ids.next_id()
+    channel_id = app.ids.next_id()
+    async with app.db.unit_of_work(write=True) as uow:
+        if not await repo.claim_membership_slot(uow, principal.id, validation.COMMUNITIES_PER_USER):
+            raise LimitReached(
+                "communities_per_user",
+                validation.COMMUNITIES_PER_USER,
+                f"You are in {validation.COMMUNITIES_PER_USER} communities, the most a user can be in",
+            )
+        now = app.clock_ms()
+        await repo.insert_community(
+            uow,
+            community_id=community_id,
+            name=name,
+            owner_id=principal.id,
+            default_permissions=DEFAULT_PERMISSIONS,
+            system_channel_id=channel_id,
+            now_ms=now,
+        )
+        await repo.insert_channel(
+            uow,
+            channel_id=channel_id,
+            community_id=community_id,
+            name=GENERAL_CHANNEL,
+            channel_type=ChannelType.TEXT,
+            parent_id=None,
+            position=0,
+            now_ms=now,
+        )
+        await repo.insert_member(uow, community_id, principal.id, now)
+        membership = await require_membership(uow, community_id, principal)
+    return view(membership)
+
+
+async def edit_community(app: App, principal: Principal, community_id: int, name: str | None) -> CommunityView:
+    if name is not None:
+        name = validation.clean_name(name)
+    async with app.db.unit_of_work(write=True) as uow:
+        membership = await require_membership(uow, community_id, principal)
+        require_permission(membership, Permission.MODIFY_COMMUNITY)
+        if name is not None:
+            await repo.update_community(uow, community_id, name=name)
+            membership = await require_membership(uow, community_id, principal)
+    return view(membership)
+
+
+async def leave_community(app: App, principal: Principal, community_id: int) -> None:
+    async with app.db.unit_of_work(write=True) as uow:
+        membership = await require_membership(uow, community_id, principal)
+        if membership.member.is_owner:
+            raise FailedPrecondition(
+                "The owner cannot leave a community; delete it instead", reason="OWNER_CANNOT_LEAVE"
+            )
+        await repo.delete_member(uow, community_id, principal.id)
+
+
+async def delete_community(app: App, principal: Principal, community_id: int) -> None:
+    async with app.db.unit_of_work(write=True) as uow:
+        membership = await require_membership(uow, community_id, principal)
+        if not membership.member.is_owner:
+            raise PermissionDenied("Only the owner can delete a community", reason="NOT_OWNER")
+        await repo.delete_community(uow, community_id)
+
+
+async def get_settings(app: App, principal: Principal, community_id: int) -> SettingsView:
+    async with app.db.unit_of_work(write=False) as uow:
+        membership = await require_membership(uow, community_id, principal)
+    return settings_view(membership.community)
+
+
+async def edit_settings(
+    app: App,
+    principal: Principal,
+    community_id: int,
+    *,
+    system_channel_id: int | None,
+    join_messages: bool | None,
+) -> SettingsView:
+    """Merges: None leaves a field unchanged; system_channel_id 0 turns system messages off."""
+    async with app.db.unit_of_work(write=True) as uow:
+        membership = await require_membership(uow, community_id, principal)
+        require_permission(membership, Permission.MODIFY_COMMUNITY)
+        values: dict[str, object] = {}
+        if system_channel_id is not None:
+            if system_channel_id == 0:
+                values["system_channel_id"] = None
+            else:
+                channel = await repo.channel_in_community(uow, community_id, system_channel_id)
+                if channel is None:
+                    raise NotFound.of("CHANNEL")
+                if channel.type != ChannelType.TEXT:
+                    raise FailedPrecondition(
+                        "System messages can only go to a text channel",
+                        reason="CHANNEL_NOT_TEXT",
+                        metadata={"channel_id": str(channel.id)},
+                    )
+                values["system_channel_id"] = channel.id
+        if join_messages is not None:
+            values["join_messages"] = join_messages
+        await repo.update_community(uow, community_id, **values)
+        membership = await require_membership(uow, community_id, principal)
+    return settings_view(membership.community)
+
+
+async def set_muted(app: App, principal: Principal, community_id: int, muted: bool) -> CommunityView:
+    async with app.db.unit_of_work(write=True) as uow:
+        await require_membership(uow, community_id, principal)
+        await repo.set_member_muted(uow, community_id, principal.id, muted)
+        membership = await require_membership(uow, community_id, principal)
+    return view(membership)

@@ -1,0 +1,337 @@
+"""Queries. The only code besides tables.py and migrations that knows SQL; every function takes a unit of work.
+
+Each function is one or two statements built with SQLAlchemy Core, valid on SQLite and PostgreSQL alike.
+Invariants that racing calls could break are kept by the statements themselves (conditional UPDATEs, primary
+keys), never by a read followed by a write in Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.engine import Row
+
+from communities.domain.permissions import MemberContext, Role
+from communities.storage.database import UnitOfWork
+from communities.storage.tables import (
+    channels,
+    communities,
+    member_roles,
+    members,
+    roles,
+    tokens,
+    users,
+)
+
+# ---------------------------------------------------------------------------------------------- users / tokens
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    id: int
+    name: str
+    bot: bool
+
+
+def _user(row: Row) -> UserRecord:
+    return UserRecord(id=row.id, name=row.name, bot=bool(row.bot))
+
+
+async def insert_user(uow: UnitOfWork, user_id: int, name: str, bot: bool, now_ms: int) -> None:
+    await uow.execute(insert(users).values(id=user_id, name=name, bot=bot, community_count=0, created_at=now_ms))
+
+
+async def insert_token(uow: UnitOfWork, token_hash: bytes, user_id: int, now_ms: int) -> None:
+    await uow.execute(insert(tokens).values(token_hash=token_hash, user_id=user_id, created_at=now_ms))
+
+
+async def user_by_token_hash(uow: UnitOfWork, token_hash: bytes) -> UserRecord | None:
+    row = (
+        await uow.execute(
+            select(users.c.id, users.c.name, users.c.bot)
+            .join(tokens, tokens.c.user_id == users.c.id)
+            .where(tokens.c.token_hash == token_hash)
+        )
+    ).first()
+    return _user(row) if row else None
+
+
+async def get_user(uow: UnitOfWork, user_id: int) -> UserRecord | None:
+    row = (await uow.execute(select(users.c.id, users.c.name, users.c.bot).where(users.c.id == user_id))).first()
+    return _user(row) if row else None
+
+
+async def get_users(uow: UnitOfWork, user_ids: Sequence[int]) -> list[UserRecord]:
+    if not user_ids:
+        return []
+    rows = await uow.execute(select(users.c.id, users.c.name, users.c.bot).where(users.c.id.in_(list(user_ids))))
+    by_id = {row.id: _user(row) for row in rows}
+    return [by_id[user_id] for user_id in user_ids if user_id in by_id]
+
+
+async def delete_token(uow: UnitOfWork, token_hash: bytes) -> int:
+    return (await uow.execute(delete(tokens).where(tokens.c.token_hash == token_hash))).rowcount
+
+
+async def delete_user_tokens(uow: UnitOfWork, user_id: int) -> int:
+    return (await uow.execute(delete(tokens).where(tokens.c.user_id == user_id))).rowcount
+
+
+async def claim_membership_slot(uow: UnitOfWork, user_id: int, limit: int) -> bool:
+    """Count one more membership for the user unless a person is at `limit` (bots have none). Atomic."""
+    result = await uow.execute(
+        update(users)
+        .where(users.c.id == user_id, or_(users.c.bot, users.c.community_count < limit))
+        .values(community_count=users.c.community_count + 1)
+    )
+    return result.rowcount == 1
+
+
+async def release_membership_slots(uow: UnitOfWork, user_ids: Iterable[int]) -> None:
+    ids = list(user_ids)
+    if ids:
+        await uow.execute(update(users).where(users.c.id.in_(ids)).values(community_count=users.c.community_count - 1))
+
+
+# ------------------------------------------------------------------------------------------------ communities
+
+
+@dataclass(frozen=True)
+class CommunityRecord:
+    id: int
+    name: str
+    owner_id: int
+    default_permissions: int
+    photo_file_id: int | None
+    photo_preview: bytes | None
+    system_channel_id: int | None
+    join_messages: bool
+
+
+@dataclass(frozen=True)
+class Membership:
+    """A community together with what the engine needs about one member of it."""
+
+    community: CommunityRecord
+    member: MemberContext
+    muted: bool
+
+
+_COMMUNITY_COLUMNS = (
+    communities.c.id,
+    communities.c.name,
+    communities.c.owner_id,
+    communities.c.default_permissions,
+    communities.c.photo_file_id,
+    communities.c.photo_preview,
+    communities.c.system_channel_id,
+    communities.c.join_messages,
+)
+
+
+def _community(row: Row) -> CommunityRecord:
+    return CommunityRecord(
+        id=row.id,
+        name=row.name,
+        owner_id=row.owner_id,
+        default_permissions=row.default_permissions,
+        photo_file_id=row.photo_file_id,
+        photo_preview=row.photo_preview,
+        system_channel_id=row.system_channel_id,
+        join_messages=bool(row.join_messages),
+    )
+
+
+def _membership(row: Row, member_roles_: tuple[Role, ...], user_id: int) -> Membership:
+    community = _community(row)
+    return Membership(
+        community=community,
+        member=MemberContext(
+            community_id=community.id,
+            is_owner=community.owner_id == user_id,
+            default_permissions=community.default_permissions,
+            roles=member_roles_,
+        ),
+        muted=bool(row.muted),
+    )
+
+
+async def _roles_of(uow: UnitOfWork, user_id: int, community_id: int | None = None) -> dict[int, list[Role]]:
+    """The roles a user holds, per community (one community, or all of them)."""
+    query = (
+        select(member_roles.c.community_id, roles.c.id, roles.c.permissions, roles.c.priority)
+        .join(roles, roles.c.id == member_roles.c.role_id)
+        .where(member_roles.c.user_id == user_id)
+    )
+    if community_id is not None:
+        query = query.where(member_roles.c.community_id == community_id)
+    held: dict[int, list[Role]] = {}
+    for row in await uow.execute(query):
+        held.setdefault(row.community_id, []).append(
+            Role(id=row.id, permissions=row.permissions, priority=row.priority)
+        )
+    return held
+
+
+async def membership(uow: UnitOfWork, community_id: int, user_id: int) -> Membership | None:
+    """The community and the caller's standing in it, or None when the caller is not a member (or it is gone)."""
+    row = (
+        await uow.execute(
+            select(*_COMMUNITY_COLUMNS, members.c.muted)
+            .join(members, members.c.community_id == communities.c.id)
+            .where(communities.c.id == community_id, members.c.user_id == user_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    held = await _roles_of(uow, user_id, community_id)
+    return _membership(row, tuple(held.get(community_id, ())), user_id)
+
+
+async def memberships_of(uow: UnitOfWork, user_id: int) -> list[Membership]:
+    """Every community the user is in, oldest membership first."""
+    rows = (
+        await uow.execute(
+            select(*_COMMUNITY_COLUMNS, members.c.muted)
+            .join(members, members.c.community_id == communities.c.id)
+            .where(members.c.user_id == user_id)
+            .order_by(members.c.joined_at, communities.c.id)
+        )
+    ).all()
+    if not rows:
+        return []
+    held = await _roles_of(uow, user_id)
+    return [_membership(row, tuple(held.get(row.id, ())), user_id) for row in rows]
+
+
+async def insert_community(
+    uow: UnitOfWork,
+    *,
+    community_id: int,
+    name: str,
+    owner_id: int,
+    default_permissions: int,
+    system_channel_id: int,
+    now_ms: int,
+) -> None:
+    await uow.execute(
+        insert(communities).values(
+            id=community_id,
+            name=name,
+            owner_id=owner_id,
+            default_permissions=default_permissions,
+            system_channel_id=system_channel_id,
+            join_messages=True,
+            created_at=now_ms,
+        )
+    )
+
+
+async def update_community(uow: UnitOfWork, community_id: int, **values) -> None:
+    if values:
+        await uow.execute(update(communities).where(communities.c.id == community_id).values(**values))
+
+
+async def delete_community(uow: UnitOfWork, community_id: int) -> bool:
+    """Deletes the community and, through ON DELETE CASCADE, its channels, roles, members and overrides.
+    Frees one membership slot for each member first."""
+    member_ids = select(members.c.user_id).where(members.c.community_id == community_id).scalar_subquery()
+    await uow.execute(
+        update(users).where(users.c.id.in_(member_ids)).values(community_count=users.c.community_count - 1)
+    )
+    result = await uow.execute(delete(communities).where(communities.c.id == community_id))
+    return result.rowcount == 1
+
+
+# ------------------------------------------------------------------------------------------------- channels
+
+
+@dataclass(frozen=True)
+class ChannelRecord:
+    id: int
+    community_id: int
+    name: str
+    type: int
+    parent_id: int | None
+    position: int
+
+
+async def insert_channel(
+    uow: UnitOfWork,
+    *,
+    channel_id: int,
+    community_id: int,
+    name: str,
+    channel_type: int,
+    parent_id: int | None,
+    position: int,
+    now_ms: int,
+) -> None:
+    await uow.execute(
+        insert(channels).values(
+            id=channel_id,
+            community_id=community_id,
+            name=name,
+            type=channel_type,
+            parent_id=parent_id,
+            position=position,
+            created_at=now_ms,
+        )
+    )
+
+
+async def channel_in_community(uow: UnitOfWork, community_id: int, channel_id: int) -> ChannelRecord | None:
+    row = (
+        await uow.execute(
+            select(channels).where(and_(channels.c.id == channel_id, channels.c.community_id == community_id))
+        )
+    ).first()
+    if row is None:
+        return None
+    return ChannelRecord(
+        id=row.id,
+        community_id=row.community_id,
+        name=row.name,
+        type=row.type,
+        parent_id=row.parent_id,
+        position=row.position,
+    )
+
+
+# -------------------------------------------------------------------------------------------------- members
+
+
+async def insert_member(uow: UnitOfWork, community_id: int, user_id: int, now_ms: int, invite_code=None) -> None:
+    await uow.execute(
+        insert(members).values(
+            community_id=community_id, user_id=user_id, joined_at=now_ms, invite_code=invite_code, muted=False
+        )
+    )
+
+
+async def delete_member(uow: UnitOfWork, community_id: int, user_id: int) -> bool:
+    """Removes the membership and its roles; frees the user's membership slot. False if not a member."""
+    result = await uow.execute(
+        delete(members).where(members.c.community_id == community_id, members.c.user_id == user_id)
+    )
+    if result.rowcount != 1:
+        return False
+    await uow.execute(
+        delete(member_roles).where(member_roles.c.community_id == community_id, member_roles.c.user_id == user_id)
+    )
+    await release_membership_slots(uow, [user_id])
+    return True
+
+
+async def set_member_muted(uow: UnitOfWork, community_id: int, user_id: int, muted: bool) -> None:
+    await uow.execute(
+        update(members).where(members.c.community_id == community_id, members.c.user_id == user_id).values(muted=muted)
+    )
+
+
+async def count_members(uow: UnitOfWork, community_id: int) -> int:
+    return (
+        await uow.execute(select(func.count()).select_from(members).where(members.c.community_id == community_id))
+    ).scalar_one()

@@ -1,0 +1,194 @@
+"""The schema, as SQLAlchemy Core tables. Alembic migrations in storage/migrations create exactly this.
+
+Ids are snowflakes (fixed64 in the API). They are stored in signed 64-bit columns through `Snowflake`, which maps
+the unsigned value to its two's complement, so any fixed64 a client sends can be used in a query without
+overflowing the column. Times are Unix milliseconds in BIGINT columns: exact, and the same on both databases.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+)
+from sqlalchemy.types import TypeDecorator
+
+_SIGN = 1 << 63
+_WRAP = 1 << 64
+
+
+class Snowflake(TypeDecorator):
+    """An unsigned 64-bit id in a signed BIGINT column."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        value = int(value)
+        return value - _WRAP if value >= _SIGN else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value + _WRAP if value < 0 else value
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Snowflake, primary_key=True, autoincrement=False),
+    Column("name", String(100), nullable=False),
+    Column("bot", Boolean, nullable=False),
+    # Memberships held, kept by the same transactions that add and remove them; the per-user community limit
+    # is a conditional UPDATE of this counter, so racing joins cannot pass it.
+    Column("community_count", Integer, nullable=False, server_default="0"),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    # SHA-256 of the token. The token itself is shown once and never stored.
+    Column("token_hash", LargeBinary(32), primary_key=True),
+    Column("user_id", Snowflake, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+communities = Table(
+    "communities",
+    metadata,
+    Column("id", Snowflake, primary_key=True, autoincrement=False),
+    Column("name", String(100), nullable=False),
+    Column("owner_id", Snowflake, ForeignKey("users.id"), nullable=False, index=True),
+    Column("default_permissions", BigInteger, nullable=False),
+    Column("photo_file_id", Snowflake, nullable=True),
+    Column("photo_preview", LargeBinary, nullable=True),
+    # Not a foreign key (channels reference communities); services clear it when the channel goes.
+    Column("system_channel_id", Snowflake, nullable=True),
+    Column("join_messages", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+channels = Table(
+    "channels",
+    metadata,
+    Column("id", Snowflake, primary_key=True, autoincrement=False),
+    Column(
+        "community_id",
+        Snowflake,
+        ForeignKey("communities.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("name", String(100), nullable=False),
+    Column("type", Integer, nullable=False),  # ChannelType number
+    Column("parent_id", Snowflake, nullable=True),
+    Column("position", Integer, nullable=False, server_default="0"),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+roles = Table(
+    "roles",
+    metadata,
+    Column("id", Snowflake, primary_key=True, autoincrement=False),
+    Column(
+        "community_id",
+        Snowflake,
+        ForeignKey("communities.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("name", String(100), nullable=False),
+    Column("permissions", BigInteger, nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("color", Integer, nullable=False, server_default="0"),
+    Column("separated", Boolean, nullable=False, server_default="0"),
+    Column("public", Boolean, nullable=False, server_default="0"),
+)
+
+members = Table(
+    "members",
+    metadata,
+    Column(
+        "community_id",
+        Snowflake,
+        ForeignKey("communities.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("user_id", Snowflake, ForeignKey("users.id"), primary_key=True, autoincrement=False),
+    Column("nickname", String(32), nullable=True),
+    Column("joined_at", BigInteger, nullable=False),
+    Column("invite_code", String(32), nullable=True),
+    Column("muted", Boolean, nullable=False, server_default="0"),
+    Index("ix_members_user_id_joined_at", "user_id", "joined_at"),
+)
+
+member_roles = Table(
+    "member_roles",
+    metadata,
+    Column(
+        "community_id",
+        Snowflake,
+        ForeignKey("communities.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("user_id", Snowflake, primary_key=True, autoincrement=False),
+    Column(
+        "role_id",
+        Snowflake,
+        ForeignKey("roles.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Index("ix_member_roles_user_id", "user_id"),
+    Index("ix_member_roles_role_id", "role_id"),
+)
+
+channel_overrides = Table(
+    "channel_overrides",
+    metadata,
+    Column(
+        "channel_id",
+        Snowflake,
+        ForeignKey("channels.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    # A role id, or the community id for @everyone.
+    Column("target_id", Snowflake, primary_key=True, autoincrement=False),
+    Column("allow", BigInteger, nullable=False),
+    Column("deny", BigInteger, nullable=False),
+)
+
+__all__ = [
+    "channel_overrides",
+    "channels",
+    "communities",
+    "member_roles",
+    "members",
+    "metadata",
+    "roles",
+    "tokens",
+    "users",
+]
