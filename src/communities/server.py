@@ -7,27 +7,47 @@ import logging
 import signal
 
 import grpc
-from communities.v1 import communities_pb2, communities_pb2_grpc, users_pb2, users_pb2_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from communities.api.calls import CallInterceptor
+from communities.api.channels import ChannelsServicer
 from communities.api.communities import CommunitiesServicer
+from communities.api.members import MembersServicer
+from communities.api.roles import RolesServicer
 from communities.api.users import UsersServicer
 from communities.config import Settings
 from communities.domain.snowflake import SnowflakeGenerator
 from communities.services.context import App
 from communities.storage import migrate
 from communities.storage.database import Database, is_sqlite
+from communities.v1 import (
+    channels_pb2,
+    channels_pb2_grpc,
+    communities_pb2,
+    communities_pb2_grpc,
+    members_pb2,
+    members_pb2_grpc,
+    roles_pb2,
+    roles_pb2_grpc,
+    users_pb2,
+    users_pb2_grpc,
+)
 
 log = logging.getLogger("communities.server")
 
-SERVICE_NAMES = (
-    communities_pb2.DESCRIPTOR.services_by_name["Communities"].full_name,
-    users_pb2.DESCRIPTOR.services_by_name["Users"].full_name,
-    health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-    reflection.SERVICE_NAME,
+# Our services (each also reported SERVING by the health service), then the standard ones.
+OUR_SERVICES = tuple(
+    module.DESCRIPTOR.services_by_name[name].full_name
+    for module, name in (
+        (communities_pb2, "Communities"),
+        (users_pb2, "Users"),
+        (roles_pb2, "Roles"),
+        (channels_pb2, "Channels"),
+        (members_pb2, "Members"),
+    )
 )
+SERVICE_NAMES = (*OUR_SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
 
 
 class SchemaOutOfDate(Exception):
@@ -86,6 +106,9 @@ class Server:
         )
         communities_pb2_grpc.add_CommunitiesServicer_to_server(CommunitiesServicer(self.app), self.grpc)
         users_pb2_grpc.add_UsersServicer_to_server(UsersServicer(self.app), self.grpc)
+        roles_pb2_grpc.add_RolesServicer_to_server(RolesServicer(self.app), self.grpc)
+        channels_pb2_grpc.add_ChannelsServicer_to_server(ChannelsServicer(self.app), self.grpc)
+        members_pb2_grpc.add_MembersServicer_to_server(MembersServicer(self.app), self.grpc)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         reflection.enable_server_reflection(SERVICE_NAMES, self.grpc)
         _add_reflection_v1(self.grpc)
@@ -95,7 +118,7 @@ class Server:
 
     async def start(self) -> None:
         await self.grpc.start()
-        for name in SERVICE_NAMES[:2]:
+        for name in OUR_SERVICES:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
 

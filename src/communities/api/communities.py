@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from communities.v1 import communities_pb2, communities_pb2_grpc
 from google.protobuf import empty_pb2
 
 from communities.api import convert
 from communities.api.calls import current_principal
 from communities.services import communities as service
 from communities.services.context import App
+from communities.v1 import communities_pb2, communities_pb2_grpc
 
 
 class CommunitiesServicer(communities_pb2_grpc.CommunitiesServicer):

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from communities.v1 import communities_pb2, users_pb2
+from google.protobuf import timestamp_pb2
 
+from communities.services.channels import ChannelView, OverrideView
 from communities.services.communities import CommunityView, SettingsView
+from communities.services.roles import Explanation, RolesView
+from communities.storage.members import BanRecord, MemberRecord
 from communities.storage.repository import UserRecord
+from communities.storage.roles import RoleRecord
+from communities.v1 import channels_pb2, communities_pb2, members_pb2, roles_pb2, users_pb2
 
 
 def community(view: CommunityView) -> communities_pb2.Community:
@@ -28,3 +33,89 @@ def settings(view: SettingsView) -> communities_pb2.CommunitySettings:
 
 def user(record: UserRecord) -> users_pb2.User:
     return users_pb2.User(id=record.id, name=record.name, bot=record.bot)
+
+
+def role(record: RoleRecord) -> roles_pb2.CommunityRole:
+    return roles_pb2.CommunityRole(
+        id=record.id,
+        community_id=record.community_id,
+        name=record.name,
+        permissions=record.permissions,
+        priority=record.priority,
+        color=record.color,
+        separated=record.separated,
+        public=record.public,
+    )
+
+
+def community_roles(view: RolesView) -> roles_pb2.CommunityRoles:
+    return roles_pb2.CommunityRoles(
+        roles=[role(record) for record in view.roles], default_permissions=view.default_permissions
+    )
+
+
+def explanation(view: Explanation) -> roles_pb2.PermissionExplanation:
+    return roles_pb2.PermissionExplanation(
+        community_id=view.community_id,
+        user_id=view.user_id,
+        channel_id=view.channel_id,
+        permissions=view.permissions,
+        rank=view.rank,
+        owner=view.owner,
+        steps=[
+            roles_pb2.PermissionStep(
+                source=int(step.source), role_id=step.role_id, allow=step.allow, deny=step.deny, result=step.result
+            )
+            for step in view.steps
+        ],
+    )
+
+
+def channel(view: ChannelView) -> channels_pb2.Channel:
+    record = view.channel
+    return channels_pb2.Channel(
+        id=record.id,
+        community_id=record.community_id,
+        name=record.name,
+        type=record.type,
+        parent_id=record.parent_id or 0,
+        position=record.position,
+        permissions=view.permissions,
+    )
+
+
+def channel_override(view: OverrideView) -> channels_pb2.ChannelOverride:
+    return channels_pb2.ChannelOverride(
+        channel_id=view.channel_id,
+        role_id=view.role_id,
+        overrides=channels_pb2.PermissionOverrides(pos=view.allow, neg=view.deny),
+    )
+
+
+def timestamp(ms: int) -> timestamp_pb2.Timestamp:
+    value = timestamp_pb2.Timestamp()
+    value.FromMilliseconds(ms)
+    return value
+
+
+def member(record: MemberRecord) -> members_pb2.CommunityMember:
+    return members_pb2.CommunityMember(
+        id=record.user_id,
+        community_id=record.community_id,
+        role_ids=record.role_ids,
+        nickname=record.nickname or "",
+        joined_at=timestamp(record.joined_at_ms),
+        invite_code=record.invite_code or "",
+    )
+
+
+def removed_member(record: BanRecord) -> members_pb2.RemovedMember:
+    message = members_pb2.RemovedMember(
+        user_id=record.user_id,
+        reason=record.reason,
+        removed_by=record.banned_by,
+        removed_at=timestamp(record.created_at_ms),
+    )
+    if record.until_ms is not None:
+        message.until.CopyFrom(timestamp(record.until_ms))
+    return message

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from communities.v1 import users_pb2, users_pb2_grpc
-
 from communities.api import convert
 from communities.api.calls import current_principal
 from communities.services import users as service
 from communities.services.context import App
 from communities.storage.repository import UserRecord
+from communities.v1 import users_pb2, users_pb2_grpc
 
 
 class UsersServicer(users_pb2_grpc.UsersServicer):

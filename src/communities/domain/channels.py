@@ -4,6 +4,6 @@ import enum
 
 
 class ChannelType(enum.IntEnum):
-    TEXT = 1
-    VOICE = 2
-    CATEGORY = 3
+    TEXT = 0
+    VOICE = 1
+    CATEGORY = 2

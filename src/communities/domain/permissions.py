@@ -146,3 +146,72 @@ def can_act_on_member(actor: MemberContext, target: MemberContext) -> bool:
 
 def highest_priority(roles: Iterable[Role]) -> int:
     return max((role.priority for role in roles), default=0)
+
+
+class Source(enum.IntEnum):
+    """Where a step of an explanation comes from; numbers match the proto's PermissionSource."""
+
+    OWNER = 1
+    DEFAULT = 2
+    ROLE = 3
+    ADMINISTRATOR = 4
+    EVERYONE_OVERRIDE = 5
+    ROLE_OVERRIDE = 6
+    ROLE_OVERRIDES = 7
+    NO_VIEW_CHANNEL = 8
+
+
+@dataclass(frozen=True)
+class Step:
+    source: Source
+    allow: int
+    deny: int
+    result: int
+    role_id: int = 0
+
+
+def explain(member: MemberContext, overrides: Mapping[int, Override] | None = None) -> list[Step]:
+    """The computation of community_permissions (overrides None) or channel_permissions, step by step.
+    The last step's result is the effective value."""
+    if member.is_owner:
+        return [Step(Source.OWNER, ALL_PERMISSIONS, 0, ALL_PERMISSIONS)]
+    steps = [Step(Source.DEFAULT, member.default_permissions, 0, member.default_permissions & ALL_PERMISSIONS)]
+    permissions = member.default_permissions
+    for role in sorted(member.roles, key=lambda r: (-r.priority, r.id)):
+        permissions |= role.permissions
+        steps.append(Step(Source.ROLE, role.permissions, 0, permissions & ALL_PERMISSIONS, role.id))
+    if permissions & Permission.ADMINISTRATOR:
+        steps.append(Step(Source.ADMINISTRATOR, ALL_PERMISSIONS, 0, ALL_PERMISSIONS))
+        return steps
+    permissions &= ALL_PERMISSIONS
+    if overrides is None:
+        return steps
+    everyone = overrides.get(member.community_id)
+    if everyone is not None:
+        permissions = (permissions & ~everyone.deny) | everyone.allow
+        steps.append(
+            Step(
+                Source.EVERYONE_OVERRIDE,
+                everyone.allow,
+                everyone.deny,
+                permissions & ALL_PERMISSIONS,
+                member.community_id,
+            )
+        )
+    allow = deny = 0
+    any_role_override = False
+    for role in sorted(member.roles, key=lambda r: (-r.priority, r.id)):
+        override = overrides.get(role.id)
+        if override is not None:
+            any_role_override = True
+            allow |= override.allow
+            deny |= override.deny
+            steps.append(
+                Step(Source.ROLE_OVERRIDE, override.allow, override.deny, permissions & ALL_PERMISSIONS, role.id)
+            )
+    if any_role_override:
+        permissions = (permissions & ~deny) | allow
+        steps.append(Step(Source.ROLE_OVERRIDES, allow, deny, permissions & ALL_PERMISSIONS))
+    if not permissions & Permission.VIEW_CHANNEL:
+        steps.append(Step(Source.NO_VIEW_CHANNEL, 0, permissions & ALL_PERMISSIONS, 0))
+    return steps

@@ -8,9 +8,11 @@ from communities.domain import validation
 from communities.domain.channels import ChannelType
 from communities.domain.errors import FailedPrecondition, LimitReached, NotFound, PermissionDenied
 from communities.domain.permissions import DEFAULT_PERMISSIONS, Permission, community_permissions
+from communities.services.access import require_membership, require_permission
 from communities.services.context import App, Principal
+from communities.storage import channels as channels_repo
+from communities.storage import members as members_repo
 from communities.storage import repository as repo
-from communities.storage.database import UnitOfWork
 
 GENERAL_CHANNEL = "general"
 
@@ -51,19 +53,6 @@ def settings_view(community: repo.CommunityRecord) -> SettingsView:
     return SettingsView(system_channel_id=community.system_channel_id, join_messages=community.join_messages)
 
 
-async def require_membership(uow: UnitOfWork, community_id: int, principal: Principal) -> repo.Membership:
-    """The caller's membership; a community the caller is not in is indistinguishable from an unknown one."""
-    membership = await repo.membership(uow, community_id, principal.id) if community_id else None
-    if membership is None:
-        raise NotFound.of("COMMUNITY")
-    return membership
-
-
-def require_permission(membership: repo.Membership, flag: Permission) -> None:
-    if not community_permissions(membership.member) & flag:
-        raise PermissionDenied.missing(flag.name or str(flag.value))
-
-
 async def get_communities(app: App, principal: Principal) -> list[CommunityView]:
     async with app.db.unit_of_work(write=False) as uow:
         memberships = await repo.memberships_of(uow, principal.id)
@@ -91,7 +80,8 @@ async def create_community(app: App, principal: Principal, name: str) -> Communi
             system_channel_id=channel_id,
             now_ms=now,
         )
-        await repo.insert_channel(
+        await channels_repo.claim_channel_slot(uow, community_id, validation.CHANNELS_PER_COMMUNITY)
+        await channels_repo.insert_channel(
             uow,
             channel_id=channel_id,
             community_id=community_id,
@@ -101,7 +91,7 @@ async def create_community(app: App, principal: Principal, name: str) -> Communi
             position=0,
             now_ms=now,
         )
-        await repo.insert_member(uow, community_id, principal.id, now)
+        await members_repo.insert_member(uow, community_id, principal.id, now)
         membership = await require_membership(uow, community_id, principal)
     return view(membership)
 
@@ -125,7 +115,7 @@ async def leave_community(app: App, principal: Principal, community_id: int) -> 
             raise FailedPrecondition(
                 "The owner cannot leave a community; delete it instead", reason="OWNER_CANNOT_LEAVE"
             )
-        await repo.delete_member(uow, community_id, principal.id)
+        await members_repo.delete_member(uow, community_id, principal.id)
 
 
 async def delete_community(app: App, principal: Principal, community_id: int) -> None:
@@ -159,7 +149,7 @@ async def edit_settings(
             if system_channel_id == 0:
                 values["system_channel_id"] = None
             else:
-                channel = await repo.channel_in_community(uow, community_id, system_channel_id)
+                channel = await channels_repo.channel_in_community(uow, community_id, system_channel_id)
                 if channel is None:
                     raise NotFound.of("CHANNEL")
                 if channel.type != ChannelType.TEXT:
@@ -179,6 +169,6 @@ async def edit_settings(
 async def set_muted(app: App, principal: Principal, community_id: int, muted: bool) -> CommunityView:
     async with app.db.unit_of_work(write=True) as uow:
         await require_membership(uow, community_id, principal)
-        await repo.set_member_muted(uow, community_id, principal.id, muted)
+        await members_repo.set_member_muted(uow, community_id, principal.id, muted)
         membership = await require_membership(uow, community_id, principal)
     return view(membership)

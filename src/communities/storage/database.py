@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Result, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -95,6 +96,14 @@ class UnitOfWork:
     @property
     def dialect(self) -> str:
         raise NotImplementedError
+
+
+def dialect_insert(uow: UnitOfWork, table):
+    """INSERT with ON CONFLICT support (`on_conflict_do_nothing` / `on_conflict_do_update`), which both
+    databases share but SQLAlchemy exposes per dialect."""
+    if uow.dialect == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 class _SqliteUnitOfWork(UnitOfWork):

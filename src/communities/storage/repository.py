@@ -10,13 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.engine import Row
 
 from communities.domain.permissions import MemberContext, Role
 from communities.storage.database import UnitOfWork
 from communities.storage.tables import (
-    channels,
     communities,
     member_roles,
     members,
@@ -224,6 +223,8 @@ async def insert_community(
             default_permissions=default_permissions,
             system_channel_id=system_channel_id,
             join_messages=True,
+            role_count=0,
+            channel_count=0,
             created_at=now_ms,
         )
     )
@@ -243,95 +244,3 @@ async def delete_community(uow: UnitOfWork, community_id: int) -> bool:
     )
     result = await uow.execute(delete(communities).where(communities.c.id == community_id))
     return result.rowcount == 1
-
-
-# ------------------------------------------------------------------------------------------------- channels
-
-
-@dataclass(frozen=True)
-class ChannelRecord:
-    id: int
-    community_id: int
-    name: str
-    type: int
-    parent_id: int | None
-    position: int
-
-
-async def insert_channel(
-    uow: UnitOfWork,
-    *,
-    channel_id: int,
-    community_id: int,
-    name: str,
-    channel_type: int,
-    parent_id: int | None,
-    position: int,
-    now_ms: int,
-) -> None:
-    await uow.execute(
-        insert(channels).values(
-            id=channel_id,
-            community_id=community_id,
-            name=name,
-            type=channel_type,
-            parent_id=parent_id,
-            position=position,
-            created_at=now_ms,
-        )
-    )
-
-
-async def channel_in_community(uow: UnitOfWork, community_id: int, channel_id: int) -> ChannelRecord | None:
-    row = (
-        await uow.execute(
-            select(channels).where(and_(channels.c.id == channel_id, channels.c.community_id == community_id))
-        )
-    ).first()
-    if row is None:
-        return None
-    return ChannelRecord(
-        id=row.id,
-        community_id=row.community_id,
-        name=row.name,
-        type=row.type,
-        parent_id=row.parent_id,
-        position=row.position,
-    )
-
-
-# -------------------------------------------------------------------------------------------------- members
-
-
-async def insert_member(uow: UnitOfWork, community_id: int, user_id: int, now_ms: int, invite_code=None) -> None:
-    await uow.execute(
-        insert(members).values(
-            community_id=community_id, user_id=user_id, joined_at=now_ms, invite_code=invite_code, muted=False
-        )
-    )
-
-
-async def delete_member(uow: UnitOfWork, community_id: int, user_id: int) -> bool:
-    """Removes the membership and its roles; frees the user's membership slot. False if not a member."""
-    result = await uow.execute(
-        delete(members).where(members.c.community_id == community_id, members.c.user_id == user_id)
-    )
-    if result.rowcount != 1:
-        return False
-    await uow.execute(
-        delete(member_roles).where(member_roles.c.community_id == community_id, member_roles.c.user_id == user_id)
-    )
-    await release_membership_slots(uow, [user_id])
-    return True
-
-
-async def set_member_muted(uow: UnitOfWork, community_id: int, user_id: int, muted: bool) -> None:
-    await uow.execute(
-        update(members).where(members.c.community_id == community_id, members.c.user_id == user_id).values(muted=muted)
-    )
-
-
-async def count_members(uow: UnitOfWork, community_id: int) -> int:
-    return (
-        await uow.execute(select(func.count()).select_from(members).where(members.c.community_id == community_id))
-    ).scalar_one()

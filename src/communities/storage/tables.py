@@ -85,6 +85,10 @@ communities = Table(
     # Not a foreign key (channels reference communities); services clear it when the channel goes.
     Column("system_channel_id", Snowflake, nullable=True),
     Column("join_messages", Boolean, nullable=False),
+    # How many roles and channels it has, kept by the statements that add and remove them: the limits are
+    # conditional UPDATEs of these counters, so racing creations cannot pass them.
+    Column("role_count", Integer, nullable=False, server_default="0"),
+    Column("channel_count", Integer, nullable=False, server_default="0"),
     Column("created_at", BigInteger, nullable=False),
 )
 
@@ -181,7 +185,26 @@ channel_overrides = Table(
     Column("deny", BigInteger, nullable=False),
 )
 
+bans = Table(
+    "bans",
+    metadata,
+    Column(
+        "community_id",
+        Snowflake,
+        ForeignKey("communities.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("user_id", Snowflake, primary_key=True, autoincrement=False),
+    # Unix ms when it ends; NULL = permanent.
+    Column("until_ms", BigInteger, nullable=True),
+    Column("reason", String(512), nullable=False, server_default=""),
+    Column("banned_by", Snowflake, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
 __all__ = [
+    "bans",
     "channel_overrides",
     "channels",
     "communities",

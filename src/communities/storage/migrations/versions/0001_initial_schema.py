@@ -1,4 +1,5 @@
-"""Initial schema: users and tokens, communities, channels, roles, members, member roles, channel overrides.
+"""Initial schema: users and tokens, communities, channels, roles, members, member roles, channel overrides,
+bans.
 
 Ids are BIGINT (snowflakes, see storage/tables.py), times BIGINT Unix milliseconds.
 
@@ -36,6 +37,8 @@ def upgrade() -> None:
         sa.Column("photo_preview", sa.LargeBinary(), nullable=True),
         sa.Column("system_channel_id", sa.BigInteger(), nullable=True),
         sa.Column("join_messages", sa.Boolean(), nullable=False),
+        sa.Column("role_count", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("channel_count", sa.Integer(), server_default="0", nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(["owner_id"], ["users.id"], name=op.f("fk_communities_owner_id_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_communities")),
@@ -55,6 +58,19 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_tokens_user_id"), ["user_id"], unique=False)
 
     op.create_table(
+        "bans",
+        sa.Column("community_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("user_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("until_ms", sa.BigInteger(), nullable=True),
+        sa.Column("reason", sa.String(length=512), server_default="", nullable=False),
+        sa.Column("banned_by", sa.BigInteger(), nullable=False),
+        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["community_id"], ["communities.id"], name=op.f("fk_bans_community_id_communities"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("community_id", "user_id", name=op.f("pk_bans")),
+    )
+    op.create_table(
         "channels",
         sa.Column("id", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("community_id", sa.BigInteger(), nullable=False),
@@ -64,10 +80,7 @@ def upgrade() -> None:
         sa.Column("position", sa.Integer(), server_default="0", nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["community_id"],
-            ["communities.id"],
-            name=op.f("fk_channels_community_id_communities"),
-            ondelete="CASCADE",
+            ["community_id"], ["communities.id"], name=op.f("fk_channels_community_id_communities"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_channels")),
     )
@@ -83,10 +96,7 @@ def upgrade() -> None:
         sa.Column("invite_code", sa.String(length=32), nullable=True),
         sa.Column("muted", sa.Boolean(), server_default="0", nullable=False),
         sa.ForeignKeyConstraint(
-            ["community_id"],
-            ["communities.id"],
-            name=op.f("fk_members_community_id_communities"),
-            ondelete="CASCADE",
+            ["community_id"], ["communities.id"], name=op.f("fk_members_community_id_communities"), ondelete="CASCADE"
         ),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_members_user_id_users")),
         sa.PrimaryKeyConstraint("community_id", "user_id", name=op.f("pk_members")),
@@ -105,10 +115,7 @@ def upgrade() -> None:
         sa.Column("separated", sa.Boolean(), server_default="0", nullable=False),
         sa.Column("public", sa.Boolean(), server_default="0", nullable=False),
         sa.ForeignKeyConstraint(
-            ["community_id"],
-            ["communities.id"],
-            name=op.f("fk_roles_community_id_communities"),
-            ondelete="CASCADE",
+            ["community_id"], ["communities.id"], name=op.f("fk_roles_community_id_communities"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_roles")),
     )
@@ -122,10 +129,7 @@ def upgrade() -> None:
         sa.Column("allow", sa.BigInteger(), nullable=False),
         sa.Column("deny", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["channel_id"],
-            ["channels.id"],
-            name=op.f("fk_channel_overrides_channel_id_channels"),
-            ondelete="CASCADE",
+            ["channel_id"], ["channels.id"], name=op.f("fk_channel_overrides_channel_id_channels"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("channel_id", "target_id", name=op.f("pk_channel_overrides")),
     )
@@ -169,6 +173,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_channels_community_id"))
 
     op.drop_table("channels")
+    op.drop_table("bans")
     with op.batch_alter_table("tokens", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_tokens_user_id"))
 

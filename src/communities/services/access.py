@@ -1,0 +1,64 @@
+"""Who may do what: loading the caller's standing in a community or channel and checking it with the engine.
+
+Order matters: a caller first has to be able to see the target (else NOT_FOUND, exactly like an unknown id),
+and only then is told what it lacks (PERMISSION_DENIED)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from communities.domain.errors import NotFound, PermissionDenied
+from communities.domain.permissions import (
+    MemberContext,
+    Override,
+    Permission,
+    channel_permissions,
+    community_permissions,
+)
+from communities.services.context import Principal
+from communities.storage import channels as channels_repo
+from communities.storage import repository as repo
+from communities.storage.channels import ChannelRecord
+from communities.storage.database import UnitOfWork
+
+
+async def require_membership(uow: UnitOfWork, community_id: int, principal: Principal) -> repo.Membership:
+    """The caller's membership; a community the caller is not in is indistinguishable from an unknown one."""
+    membership = await repo.membership(uow, community_id, principal.id) if community_id else None
+    if membership is None:
+        raise NotFound.of("COMMUNITY")
+    return membership
+
+
+def require_permission(membership: repo.Membership, flag: Permission) -> None:
+    require_flag(community_permissions(membership.member), flag)
+
+
+def require_flag(permissions: int, flag: Permission) -> None:
+    if not permissions & flag:
+        raise PermissionDenied.missing(flag.name or str(flag.value))
+
+
+@dataclass(frozen=True)
+class ChannelAccess:
+    channel: ChannelRecord
+    membership: repo.Membership
+    overrides: dict[int, Override]
+    permissions: int  # the caller's effective permissions in the channel
+
+    @property
+    def member(self) -> MemberContext:
+        return self.membership.member
+
+
+async def require_channel(uow: UnitOfWork, channel_id: int, principal: Principal) -> ChannelAccess:
+    """A channel the caller can view; otherwise NOT_FOUND / UNKNOWN_CHANNEL, whether it exists or not."""
+    channel = await channels_repo.get_channel(uow, channel_id) if channel_id else None
+    membership = await repo.membership(uow, channel.community_id, principal.id) if channel else None
+    if channel is None or membership is None:
+        raise NotFound.of("CHANNEL")
+    overrides = await channels_repo.overrides_of(uow, channel.id)
+    permissions = channel_permissions(membership.member, overrides)
+    if not permissions & Permission.VIEW_CHANNEL:
+        raise NotFound.of("CHANNEL")
+    return ChannelAccess(channel=channel, membership=membership, overrides=overrides, permissions=permissions)

@@ -1,0 +1,204 @@
+"""Use cases of the Channels service: channels, categories, and permission overrides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from communities.domain import validation
+from communities.domain.channels import ChannelType
+from communities.domain.errors import FailedPrecondition, InvalidArgument, LimitReached, NotFound, PermissionDenied
+from communities.domain.permissions import Override, Permission, channel_permissions
+from communities.services.access import (
+    ChannelAccess,
+    require_channel,
+    require_flag,
+    require_membership,
+    require_permission,
+)
+from communities.services.context import App, Principal
+from communities.storage import channels as channels_repo
+from communities.storage import roles as roles_repo
+from communities.storage.channels import ChannelRecord
+from communities.storage.database import UnitOfWork
+
+
+@dataclass(frozen=True)
+class ChannelView:
+    channel: ChannelRecord
+    permissions: int  # the caller's
+
+
+@dataclass(frozen=True)
+class OverrideView:
+    channel_id: int
+    role_id: int
+    allow: int
+    deny: int
+
+
+def _channel_type(value: int) -> ChannelType:
+    try:
+        return ChannelType(value)
+    except ValueError:
+        raise InvalidArgument.field("type", f"unknown channel type {value}") from None
+
+
+async def _require_parent(uow: UnitOfWork, community_id: int, parent_id: int) -> ChannelRecord:
+    parent = await channels_repo.channel_in_community(uow, community_id, parent_id)
+    if parent is None:
+        raise NotFound.of("CHANNEL", "Unknown parent channel")
+    if parent.type != ChannelType.CATEGORY:
+        raise FailedPrecondition(
+            "A parent must be a category", reason="PARENT_NOT_CATEGORY", metadata={"parent_id": str(parent_id)}
+        )
+    return parent
+
+
+async def get_channels(app: App, principal: Principal, community_id: int) -> list[ChannelView]:
+    async with app.db.unit_of_work(write=False) as uow:
+        membership = await require_membership(uow, community_id, principal)
+        channels = await channels_repo.channels_of(uow, community_id)
+        overrides = await channels_repo.overrides_in_community(uow, community_id)
+    views = []
+    for channel in channels:
+        permissions = channel_permissions(membership.member, overrides.get(channel.id, {}))
+        if permissions & Permission.VIEW_CHANNEL:
+            views.append(ChannelView(channel, permissions))
+    return views
+
+
+async def create_channel(
+    app: App,
+    principal: Principal,
+    community_id: int,
+    *,
+    name: str,
+    channel_type: int,
+    parent_id: int | None,
+    position: int | None,
+) -> ChannelView:
+    name = validation.clean_name(name)
+    kind = _channel_type(channel_type)
+    channel_id = app.ids.next_id()
+    async with app.db.unit_of_work(write=True) as uow:
+        membership = await require_membership(uow, community_id, principal)
+        require_permission(membership, Permission.MODIFY_CHANNEL)
+        parent = None
+        if parent_id:
+            parent = await _require_parent(uow, community_id, parent_id)
+            if kind == ChannelType.CATEGORY:
+                raise FailedPrecondition("Categories cannot be nested", reason="CATEGORY_IN_CATEGORY")
+        if not await channels_repo.claim_channel_slot(uow, community_id, validation.CHANNELS_PER_COMMUNITY):
+            raise LimitReached("channels_per_community", validation.CHANNELS_PER_COMMUNITY)
+        if position is None:
+            position = await channels_repo.next_position(uow, community_id, parent.id if parent else None)
+        await channels_repo.insert_channel(
+            uow,
+            channel_id=channel_id,
+            community_id=community_id,
+            name=name,
+            channel_type=kind,
+            parent_id=parent.id if parent else None,
+            position=position,
+            now_ms=app.clock_ms(),
+        )
+        if parent is not None:
+            await channels_repo.copy_overrides(uow, parent.id, channel_id)
+        access = await require_channel_or_created(uow, channel_id, principal)
+    return access
+
+
+async def require_channel_or_created(uow: UnitOfWork, channel_id: int, principal: Principal) -> ChannelView:
+    """The channel with the caller's permissions, even when the caller cannot view it (it just made it so)."""
+    channel = await channels_repo.get_channel(uow, channel_id)
+    assert channel is not None
+    membership = await require_membership(uow, channel.community_id, principal)
+    overrides = await channels_repo.overrides_of(uow, channel_id)
+    return ChannelView(channel, channel_permissions(membership.member, overrides))
+
+
+async def _require_modify(uow: UnitOfWork, channel_id: int, principal: Principal) -> ChannelAccess:
+    access = await require_channel(uow, channel_id, principal)
+    require_flag(access.permissions, Permission.MODIFY_CHANNEL)
+    return access
+
+
+async def edit_channel(
+    app: App,
+    principal: Principal,
+    channel_id: int,
+    *,
+    name: str | None,
+    position: int | None,
+    parent_id: int | None,
+) -> ChannelView:
+    values: dict[str, object] = {}
+    if name is not None:
+        values["name"] = validation.clean_name(name)
+    if position is not None:
+        values["position"] = position
+    async with app.db.unit_of_work(write=True) as uow:
+        access = await _require_modify(uow, channel_id, principal)
+        if parent_id is not None:
+            if parent_id == 0:
+                values["parent_id"] = None
+            else:
+                if parent_id == channel_id:
+                    raise FailedPrecondition("A channel cannot be its own parent", reason="PARENT_NOT_CATEGORY")
+                await _require_parent(uow, access.channel.community_id, parent_id)
+                if access.channel.type == ChannelType.CATEGORY:
+                    raise FailedPrecondition("Categories cannot be nested", reason="CATEGORY_IN_CATEGORY")
+                values["parent_id"] = parent_id
+        await channels_repo.update_channel(uow, channel_id, **values)
+        view = await require_channel_or_created(uow, channel_id, principal)
+    return view
+
+
+async def delete_channel(app: App, principal: Principal, channel_id: int) -> None:
+    async with app.db.unit_of_work(write=True) as uow:
+        access = await _require_modify(uow, channel_id, principal)
+        await channels_repo.delete_channel(uow, access.channel)
+
+
+async def get_overrides(app: App, principal: Principal, channel_id: int) -> list[OverrideView]:
+    async with app.db.unit_of_work(write=False) as uow:
+        access = await _require_modify(uow, channel_id, principal)
+    return [
+        OverrideView(channel_id, target_id, override.allow, override.deny)
+        for target_id, override in sorted(access.overrides.items())
+    ]
+
+
+async def create_override(
+    app: App, principal: Principal, channel_id: int, role_id: int, allow: int, deny: int
+) -> OverrideView:
+    validation.permission_mask(allow, "overrides.pos")
+    validation.permission_mask(deny, "overrides.neg")
+    if allow & deny:
+        raise InvalidArgument.field("overrides", f"bits {allow & deny:#x} are both allowed and denied")
+    async with app.db.unit_of_work(write=True) as uow:
+        access = await _require_modify(uow, channel_id, principal)
+        community_id = access.channel.community_id
+        if role_id != community_id and await roles_repo.get_role(uow, community_id, role_id) is None:
+            raise NotFound.of("ROLE")
+        # Only bits the caller holds in this channel may be allowed or denied (owner and administrators hold all).
+        held = access.permissions
+        previous = access.overrides.get(role_id, Override(0, 0))
+        changed = (allow ^ previous.allow) | (deny ^ previous.deny)
+        if changed & ~held:
+            missing = changed & ~held
+            names = ", ".join(flag.name or "" for flag in Permission if missing & flag)
+            raise PermissionDenied(
+                f"You can only allow or deny permissions you have here; missing {names}",
+                reason="MISSING_PERMISSIONS",
+                metadata={"permission": names},
+            )
+        await channels_repo.upsert_override(uow, channel_id, role_id, Override(allow=allow, deny=deny))
+    return OverrideView(channel_id, role_id, allow, deny)
+
+
+async def delete_override(app: App, principal: Principal, channel_id: int, role_id: int) -> None:
+    async with app.db.unit_of_work(write=True) as uow:
+        await _require_modify(uow, channel_id, principal)
+        if not await channels_repo.delete_override(uow, channel_id, role_id):
+            raise NotFound.of("ROLE", "This channel has no override for that role")

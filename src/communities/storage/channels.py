@@ -1,0 +1,189 @@
+"""Queries for channels and their permission overrides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.engine import Row
+
+from communities.domain.permissions import Override
+from communities.storage.database import UnitOfWork, dialect_insert
+from communities.storage.tables import channel_overrides, channels, communities
+
+
+@dataclass(frozen=True)
+class ChannelRecord:
+    id: int
+    community_id: int
+    name: str
+    type: int
+    parent_id: int | None
+    position: int
+
+
+_COLUMNS = (
+    channels.c.id,
+    channels.c.community_id,
+    channels.c.name,
+    channels.c.type,
+    channels.c.parent_id,
+    channels.c.position,
+)
+
+
+def _channel(row: Row) -> ChannelRecord:
+    return ChannelRecord(
+        id=row.id,
+        community_id=row.community_id,
+        name=row.name,
+        type=row.type,
+        parent_id=row.parent_id,
+        position=row.position,
+    )
+
+
+async def claim_channel_slot(uow: UnitOfWork, community_id: int, limit: int) -> bool:
+    result = await uow.execute(
+        update(communities)
+        .where(communities.c.id == community_id, communities.c.channel_count < limit)
+        .values(channel_count=communities.c.channel_count + 1)
+    )
+    return result.rowcount == 1
+
+
+async def insert_channel(
+    uow: UnitOfWork,
+    *,
+    channel_id: int,
+    community_id: int,
+    name: str,
+    channel_type: int,
+    parent_id: int | None,
+    position: int,
+    now_ms: int,
+) -> None:
+    await uow.execute(
+        insert(channels).values(
+            id=channel_id,
+            community_id=community_id,
+            name=name,
+            type=channel_type,
+            parent_id=parent_id,
+            position=position,
+            created_at=now_ms,
+        )
+    )
+
+
+async def get_channel(uow: UnitOfWork, channel_id: int) -> ChannelRecord | None:
+    row = (await uow.execute(select(*_COLUMNS).where(channels.c.id == channel_id))).first()
+    return _channel(row) if row else None
+
+
+async def channel_in_community(uow: UnitOfWork, community_id: int, channel_id: int) -> ChannelRecord | None:
+    channel = await get_channel(uow, channel_id)
+    return channel if channel is not None and channel.community_id == community_id else None
+
+
+async def channels_of(uow: UnitOfWork, community_id: int) -> list[ChannelRecord]:
+    rows = await uow.execute(
+        select(*_COLUMNS).where(channels.c.community_id == community_id).order_by(channels.c.position, channels.c.id)
+    )
+    return [_channel(row) for row in rows]
+
+
+async def next_position(uow: UnitOfWork, community_id: int, parent_id: int | None) -> int:
+    parent = channels.c.parent_id.is_(None) if parent_id is None else channels.c.parent_id == parent_id
+    highest = (
+        await uow.execute(select(func.max(channels.c.position)).where(channels.c.community_id == community_id, parent))
+    ).scalar()
+    return 0 if highest is None else highest + 1
+
+
+async def update_channel(uow: UnitOfWork, channel_id: int, **values) -> None:
+    if values:
+        await uow.execute(update(channels).where(channels.c.id == channel_id).values(**values))
+
+
+async def delete_channel(uow: UnitOfWork, channel: ChannelRecord) -> bool:
+    """Deletes the channel (its overrides cascade), moves its children out of it, frees its slot."""
+    result = await uow.execute(delete(channels).where(channels.c.id == channel.id))
+    if result.rowcount != 1:
+        return False
+    await uow.execute(update(channels).where(channels.c.parent_id == channel.id).values(parent_id=None))
+    await uow.execute(
+        update(communities)
+        .where(communities.c.id == channel.community_id)
+        .values(channel_count=communities.c.channel_count - 1)
+    )
+    await uow.execute(
+        update(communities)
+        .where(communities.c.id == channel.community_id, communities.c.system_channel_id == channel.id)
+        .values(system_channel_id=None)
+    )
+    return True
+
+
+# ------------------------------------------------------------------------------------------------ overrides
+
+
+async def overrides_of(uow: UnitOfWork, channel_id: int) -> dict[int, Override]:
+    rows = await uow.execute(
+        select(channel_overrides.c.target_id, channel_overrides.c.allow, channel_overrides.c.deny).where(
+            channel_overrides.c.channel_id == channel_id
+        )
+    )
+    return {row.target_id: Override(allow=row.allow, deny=row.deny) for row in rows}
+
+
+async def overrides_in_community(uow: UnitOfWork, community_id: int) -> dict[int, dict[int, Override]]:
+    """Every override of every channel of a community: channel id -> target id -> override."""
+    rows = await uow.execute(
+        select(
+            channel_overrides.c.channel_id,
+            channel_overrides.c.target_id,
+            channel_overrides.c.allow,
+            channel_overrides.c.deny,
+        )
+        .join(channels, channels.c.id == channel_overrides.c.channel_id)
+        .where(channels.c.community_id == community_id)
+    )
+    result: dict[int, dict[int, Override]] = {}
+    for row in rows:
+        result.setdefault(row.channel_id, {})[row.target_id] = Override(allow=row.allow, deny=row.deny)
+    return result
+
+
+async def upsert_override(uow: UnitOfWork, channel_id: int, target_id: int, override: Override) -> None:
+    """Create or replace, atomically on both databases (ON CONFLICT DO UPDATE)."""
+    statement = dialect_insert(uow, channel_overrides).values(
+        channel_id=channel_id, target_id=target_id, allow=override.allow, deny=override.deny
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=[channel_overrides.c.channel_id, channel_overrides.c.target_id],
+        set_={"allow": statement.excluded.allow, "deny": statement.excluded.deny},
+    )
+    await uow.execute(statement)
+
+
+async def copy_overrides(uow: UnitOfWork, from_channel_id: int, to_channel_id: int) -> None:
+    for target_id, override in (await overrides_of(uow, from_channel_id)).items():
+        await uow.execute(
+            insert(channel_overrides).values(
+                channel_id=to_channel_id, target_id=target_id, allow=override.allow, deny=override.deny
+            )
+        )
+
+
+async def delete_override(uow: UnitOfWork, channel_id: int, target_id: int) -> bool:
+    result = await uow.execute(
+        delete(channel_overrides).where(
+            channel_overrides.c.channel_id == channel_id, channel_overrides.c.target_id == target_id
+        )
+    )
+    return result.rowcount == 1
+
+
+async def delete_overrides_for_target(uow: UnitOfWork, target_id: int) -> None:
+    await uow.execute(delete(channel_overrides).where(channel_overrides.c.target_id == target_id))

@@ -1,0 +1,222 @@
+"""Queries for members, their roles, and bans."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, insert, or_, select, update
+
+from communities.storage.database import UnitOfWork, dialect_insert
+from communities.storage.repository import release_membership_slots
+from communities.storage.tables import bans, member_roles, members
+
+
+@dataclass(frozen=True)
+class MemberRecord:
+    user_id: int
+    community_id: int
+    role_ids: tuple[int, ...]
+    nickname: str | None
+    joined_at_ms: int
+    invite_code: str | None
+
+
+@dataclass(frozen=True)
+class BanRecord:
+    user_id: int
+    until_ms: int | None
+    reason: str
+    banned_by: int
+    created_at_ms: int
+
+
+_COLUMNS = (
+    members.c.user_id,
+    members.c.community_id,
+    members.c.nickname,
+    members.c.joined_at,
+    members.c.invite_code,
+)
+
+
+async def _with_roles(uow: UnitOfWork, community_id: int, rows) -> list[MemberRecord]:
+    rows = list(rows)
+    if not rows:
+        return []
+    user_ids = [row.user_id for row in rows]
+    held: dict[int, list[int]] = {}
+    role_rows = await uow.execute(
+        select(member_roles.c.user_id, member_roles.c.role_id)
+        .where(member_roles.c.community_id == community_id, member_roles.c.user_id.in_(user_ids))
+        .order_by(member_roles.c.role_id)
+    )
+    for row in role_rows:
+        held.setdefault(row.user_id, []).append(row.role_id)
+    return [
+        MemberRecord(
+            user_id=row.user_id,
+            community_id=row.community_id,
+            role_ids=tuple(held.get(row.user_id, ())),
+            nickname=row.nickname,
+            joined_at_ms=row.joined_at,
+            invite_code=row.invite_code,
+        )
+        for row in rows
+    ]
+
+
+async def get_members(uow: UnitOfWork, community_id: int, user_ids: Sequence[int]) -> list[MemberRecord]:
+    if not user_ids:
+        return []
+    rows = await uow.execute(
+        select(*_COLUMNS).where(members.c.community_id == community_id, members.c.user_id.in_(list(user_ids)))
+    )
+    by_id = {record.user_id: record for record in await _with_roles(uow, community_id, rows)}
+    return [by_id[user_id] for user_id in user_ids if user_id in by_id]
+
+
+async def list_members(uow: UnitOfWork, community_id: int, after_user_id: int | None, limit: int) -> list[MemberRecord]:
+    query = select(*_COLUMNS).where(members.c.community_id == community_id)
+    if after_user_id is not None:
+        query = query.where(members.c.user_id > after_user_id)
+    rows = await uow.execute(query.order_by(members.c.user_id).limit(limit))
+    return await _with_roles(uow, community_id, rows)
+
+
+async def insert_member(
+    uow: UnitOfWork, community_id: int, user_id: int, now_ms: int, invite_code: str | None = None
+) -> bool:
+    """Adds the membership unless it exists (ON CONFLICT DO NOTHING). True if it was added."""
+    statement = (
+        dialect_insert(uow, members)
+        .values(community_id=community_id, user_id=user_id, joined_at=now_ms, invite_code=invite_code, muted=False)
+        .on_conflict_do_nothing(index_elements=[members.c.community_id, members.c.user_id])
+    )
+    return (await uow.execute(statement)).rowcount == 1
+
+
+async def delete_member(uow: UnitOfWork, community_id: int, user_id: int) -> bool:
+    """Removes the membership and its roles; frees the user's membership slot. False if not a member."""
+    result = await uow.execute(
+        delete(members).where(members.c.community_id == community_id, members.c.user_id == user_id)
+    )
+    if result.rowcount != 1:
+        return False
+    await uow.execute(
+        delete(member_roles).where(member_roles.c.community_id == community_id, member_roles.c.user_id == user_id)
+    )
+    await release_membership_slots(uow, [user_id])
+    return True
+
+
+async def set_member_muted(uow: UnitOfWork, community_id: int, user_id: int, muted: bool) -> None:
+    await uow.execute(
+        update(members).where(members.c.community_id == community_id, members.c.user_id == user_id).values(muted=muted)
+    )
+
+
+async def set_nickname(uow: UnitOfWork, community_id: int, user_id: int, nickname: str | None) -> None:
+    await uow.execute(
+        update(members)
+        .where(members.c.community_id == community_id, members.c.user_id == user_id)
+        .values(nickname=nickname)
+    )
+
+
+async def add_roles(uow: UnitOfWork, community_id: int, user_id: int, role_ids: Sequence[int]) -> None:
+    """Grants roles the member does not hold yet (holding one twice is impossible: primary key)."""
+    if not role_ids:
+        return
+    held = set(
+        (
+            await uow.execute(
+                select(member_roles.c.role_id).where(
+                    member_roles.c.community_id == community_id,
+                    member_roles.c.user_id == user_id,
+                    member_roles.c.role_id.in_(list(role_ids)),
+                )
+            )
+        ).scalars()
+    )
+    missing = [role_id for role_id in role_ids if role_id not in held]
+    if missing:
+        await uow.execute(
+            insert(member_roles),
+            [{"community_id": community_id, "user_id": user_id, "role_id": role_id} for role_id in missing],
+        )
+
+
+async def remove_roles(uow: UnitOfWork, community_id: int, user_id: int, role_ids: Sequence[int]) -> None:
+    if role_ids:
+        await uow.execute(
+            delete(member_roles).where(
+                member_roles.c.community_id == community_id,
+                member_roles.c.user_id == user_id,
+                member_roles.c.role_id.in_(list(role_ids)),
+            )
+        )
+
+
+async def count_members(uow: UnitOfWork, community_id: int) -> int:
+    return (
+        await uow.execute(select(func.count()).select_from(members).where(members.c.community_id == community_id))
+    ).scalar_one()
+
+
+# ------------------------------------------------------------------------------------------------------ bans
+
+
+def _active(now_ms: int):
+    return or_(bans.c.until_ms.is_(None), bans.c.until_ms > now_ms)
+
+
+async def upsert_ban(
+    uow: UnitOfWork, community_id: int, user_id: int, until_ms: int | None, reason: str, banned_by: int, now_ms: int
+) -> None:
+    await uow.execute(delete(bans).where(bans.c.community_id == community_id, bans.c.user_id == user_id))
+    await uow.execute(
+        insert(bans).values(
+            community_id=community_id,
+            user_id=user_id,
+            until_ms=until_ms,
+            reason=reason,
+            banned_by=banned_by,
+            created_at=now_ms,
+        )
+    )
+
+
+async def is_banned(uow: UnitOfWork, community_id: int, user_id: int, now_ms: int) -> bool:
+    row = (
+        await uow.execute(
+            select(bans.c.user_id).where(
+                bans.c.community_id == community_id, bans.c.user_id == user_id, _active(now_ms)
+            )
+        )
+    ).first()
+    return row is not None
+
+
+async def list_bans(
+    uow: UnitOfWork, community_id: int, now_ms: int, after_user_id: int | None, limit: int
+) -> list[BanRecord]:
+    query = select(bans).where(bans.c.community_id == community_id, _active(now_ms))
+    if after_user_id is not None:
+        query = query.where(bans.c.user_id > after_user_id)
+    rows = await uow.execute(query.order_by(bans.c.user_id).limit(limit))
+    return [
+        BanRecord(
+            user_id=row.user_id,
+            until_ms=row.until_ms,
+            reason=row.reason,
+            banned_by=row.banned_by,
+            created_at_ms=row.created_at,
+        )
+        for row in rows
+    ]
+
+
+async def delete_bans(uow: UnitOfWork, community_id: int, user_ids: Sequence[int]) -> None:
+    if user_ids:
+        await uow.execute(delete(bans).where(bans.c.community_id == community_id, bans.c.user_id.in_(list(user_ids))))
