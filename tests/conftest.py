@@ -10,7 +10,14 @@ import pytest
 
 from communities.services import members as members_service
 from communities.services import users as users_service
-from communities.v1 import channels_pb2_grpc, communities_pb2_grpc, members_pb2_grpc, roles_pb2_grpc, users_pb2_grpc
+from communities.v1 import (
+    channels_pb2_grpc,
+    communities_pb2_grpc,
+    invites_pb2_grpc,
+    members_pb2_grpc,
+    roles_pb2_grpc,
+    users_pb2_grpc,
+)
 from tests.support.postgres import create_database, free_port, postgres_server
 from tests.support.server import AioServerFacade
 
@@ -81,6 +88,11 @@ def channels_stub(grpc_channel):
 @pytest.fixture(scope="module")
 def members_stub(grpc_channel):
     return members_pb2_grpc.MembersStub(grpc_channel)
+
+
+@pytest.fixture(scope="module")
+def invites_stub(grpc_channel):
+    return invites_pb2_grpc.InvitesStub(grpc_channel)
 
 
 class Account:

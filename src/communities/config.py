@@ -20,8 +20,9 @@ class Settings:
     database: str = ""
     worker_id: int = 0
     grace_seconds: float = 10.0
-    max_receive_bytes: int = 4 * MIB
-    max_send_bytes: int = 4 * MIB
+    # Big enough for a target users file of 1,000,000 ids (about 21 MB as CSV) in and out.
+    max_receive_bytes: int = 32 * MIB
+    max_send_bytes: int = 32 * MIB
     log_level: str = "INFO"
     db_pool_size: int = 8
 

@@ -13,11 +13,13 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2
 from communities.api.calls import CallInterceptor
 from communities.api.channels import ChannelsServicer
 from communities.api.communities import CommunitiesServicer
+from communities.api.invites import InvitesServicer
 from communities.api.members import MembersServicer
 from communities.api.roles import RolesServicer
 from communities.api.users import UsersServicer
 from communities.config import Settings
 from communities.domain.snowflake import SnowflakeGenerator
+from communities.services import invites as invites_service
 from communities.services.context import App
 from communities.storage import migrate
 from communities.storage.database import Database, is_sqlite
@@ -26,6 +28,8 @@ from communities.v1 import (
     channels_pb2_grpc,
     communities_pb2,
     communities_pb2_grpc,
+    invites_pb2,
+    invites_pb2_grpc,
     members_pb2,
     members_pb2_grpc,
     roles_pb2,
@@ -36,6 +40,8 @@ from communities.v1 import (
 
 log = logging.getLogger("communities.server")
 
+INVITE_SWEEP_SECONDS = 60
+
 # Our services (each also reported SERVING by the health service), then the standard ones.
 OUR_SERVICES = tuple(
     module.DESCRIPTOR.services_by_name[name].full_name
@@ -45,6 +51,7 @@ OUR_SERVICES = tuple(
         (roles_pb2, "Roles"),
         (channels_pb2, "Channels"),
         (members_pb2, "Members"),
+        (invites_pb2, "Invites"),
     )
 )
 SERVICE_NAMES = (*OUR_SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
@@ -109,15 +116,18 @@ class Server:
         roles_pb2_grpc.add_RolesServicer_to_server(RolesServicer(self.app), self.grpc)
         channels_pb2_grpc.add_ChannelsServicer_to_server(ChannelsServicer(self.app), self.grpc)
         members_pb2_grpc.add_MembersServicer_to_server(MembersServicer(self.app), self.grpc)
+        invites_pb2_grpc.add_InvitesServicer_to_server(InvitesServicer(self.app), self.grpc)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         reflection.enable_server_reflection(SERVICE_NAMES, self.grpc)
         _add_reflection_v1(self.grpc)
+        self._sweeper: asyncio.Task | None = None
         self.port = self.grpc.add_insecure_port(settings.listen)
         if self.port == 0:
             raise OSError(f"could not listen on {settings.listen}")
 
     async def start(self) -> None:
         await self.grpc.start()
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep_invites())
         for name in OUR_SERVICES:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
@@ -126,7 +136,22 @@ class Server:
         """Stop accepting calls, let in-flight calls finish within the grace period, then close the database."""
         await self.health.enter_graceful_shutdown()
         await self.grpc.stop(self.settings.grace_seconds if grace is None else grace)
+        tasks = [task for task in (self._sweeper, *self.app.background) if task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self.db.close()
+
+    async def _sweep_invites(self) -> None:
+        """Takes expired invites off the active lists now and then (they already stop working on expiry)."""
+        while True:
+            await asyncio.sleep(INVITE_SWEEP_SECONDS)
+            try:
+                swept = await invites_service.sweep_expired_invites(self.app)
+                if swept:
+                    log.info("swept %d expired invites", swept)
+            except Exception:
+                log.exception("sweeping expired invites failed")
 
 
 async def serve(settings: Settings) -> None:

@@ -6,11 +6,13 @@ from google.protobuf import timestamp_pb2
 
 from communities.services.channels import ChannelView, OverrideView
 from communities.services.communities import CommunityView, SettingsView
+from communities.services.invites import InviteView, JobView, PreviewView
 from communities.services.roles import Explanation, RolesView
+from communities.storage.invites import GrantedRole
 from communities.storage.members import BanRecord, MemberRecord
 from communities.storage.repository import UserRecord
 from communities.storage.roles import RoleRecord
-from communities.v1 import channels_pb2, communities_pb2, members_pb2, roles_pb2, users_pb2
+from communities.v1 import channels_pb2, communities_pb2, invites_pb2, members_pb2, roles_pb2, users_pb2
 
 
 def community(view: CommunityView) -> communities_pb2.Community:
@@ -118,4 +120,65 @@ def removed_member(record: BanRecord) -> members_pb2.RemovedMember:
     )
     if record.until_ms is not None:
         message.until.CopyFrom(timestamp(record.until_ms))
+    return message
+
+
+def invite_role(role: GrantedRole) -> invites_pb2.InviteRole:
+    return invites_pb2.InviteRole(id=role.id, name=role.name, color=role.color)
+
+
+def invite(view: InviteView) -> invites_pb2.Invite:
+    record = view.invite
+    message = invites_pb2.Invite(
+        code=record.code,
+        community_id=record.community_id,
+        channel_id=record.channel_id,
+        inviter_id=record.inviter_id,
+        roles=[invite_role(role) for role in view.roles],
+        uses=record.uses,
+        max_uses=record.max_uses,
+        max_age=record.max_age,
+        created_at=timestamp(record.created_at_ms),
+        targeted=record.targeted,
+        state=view.state,
+    )
+    if record.expires_at_ms is not None:
+        message.expires_at.CopyFrom(timestamp(record.expires_at_ms))
+    return message
+
+
+def invite_preview(view: PreviewView) -> invites_pb2.InvitePreview:
+    record = view.invite
+    message = invites_pb2.InvitePreview(
+        code=record.code,
+        community_id=record.community_id,
+        community_name=view.community.name,
+        channel_id=record.channel_id,
+        channel_name=view.channel.name,
+        channel_type=view.channel.type,
+        approximate_member_count=view.member_count,
+        roles=[invite_role(role) for role in view.roles],
+        inviter_id=record.inviter_id,
+        targeted=record.targeted,
+    )
+    if view.community.photo_file_id is not None:
+        message.community_photo.file_id = view.community.photo_file_id
+        message.community_photo.preview = view.community.photo_preview or b""
+    if record.expires_at_ms is not None:
+        message.expires_at.CopyFrom(timestamp(record.expires_at_ms))
+    return message
+
+
+def job_status(view: JobView) -> invites_pb2.TargetUsersJobStatus:
+    message = invites_pb2.TargetUsersJobStatus(
+        status=view.status,
+        total_users=view.total,
+        processed_users=view.processed,
+        unknown_users=view.unknown,
+        error_message=view.error,
+    )
+    if view.created_at_ms is not None:
+        message.created_at.CopyFrom(timestamp(view.created_at_ms))
+    if view.completed_at_ms is not None:
+        message.completed_at.CopyFrom(timestamp(view.completed_at_ms))
     return message

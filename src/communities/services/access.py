@@ -39,6 +39,18 @@ def require_flag(permissions: int, flag: Permission) -> None:
         raise PermissionDenied.missing(flag.name or str(flag.value))
 
 
+def require_held(held: int, bits: int, what: str) -> None:
+    """`bits` may be given (to a role, an override, a member, an invite) only by someone holding all of them."""
+    missing = bits & ~held
+    if missing:
+        names = ", ".join(flag.name or "" for flag in Permission if missing & flag)
+        raise PermissionDenied(
+            f"{what}: you can only grant permissions you have; missing {names}",
+            reason="MISSING_PERMISSIONS",
+            metadata={"permission": names},
+        )
+
+
 @dataclass(frozen=True)
 class ChannelAccess:
     channel: ChannelRecord

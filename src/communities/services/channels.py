@@ -6,12 +6,13 @@ from dataclasses import dataclass
 
 from communities.domain import validation
 from communities.domain.channels import ChannelType
-from communities.domain.errors import FailedPrecondition, InvalidArgument, LimitReached, NotFound, PermissionDenied
+from communities.domain.errors import FailedPrecondition, InvalidArgument, LimitReached, NotFound
 from communities.domain.permissions import Override, Permission, channel_permissions
 from communities.services.access import (
     ChannelAccess,
     require_channel,
     require_flag,
+    require_held,
     require_membership,
     require_permission,
 )
@@ -185,14 +186,7 @@ async def create_override(
         held = access.permissions
         previous = access.overrides.get(role_id, Override(0, 0))
         changed = (allow ^ previous.allow) | (deny ^ previous.deny)
-        if changed & ~held:
-            missing = changed & ~held
-            names = ", ".join(flag.name or "" for flag in Permission if missing & flag)
-            raise PermissionDenied(
-                f"You can only allow or deny permissions you have here; missing {names}",
-                reason="MISSING_PERMISSIONS",
-                metadata={"permission": names},
-            )
+        require_held(held, changed, "Channel override")
         await channels_repo.upsert_override(uow, channel_id, role_id, Override(allow=allow, deny=deny))
     return OverrideView(channel_id, role_id, allow, deny)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ class App:
     db: Database
     ids: SnowflakeGenerator
     clock_ms: Callable[[], int] = field(default=wall_clock_ms)
+    # Work that outlives the call that started it (target user jobs); the server waits for or cancels it on stop.
+    background: set[asyncio.Task] = field(default_factory=set)
 
 
 @dataclass(frozen=True)

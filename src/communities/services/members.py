@@ -11,11 +11,10 @@ from communities.domain.permissions import (
     MemberContext,
     Permission,
     can_act_on_member,
-    can_grant_bits,
     can_manage_role,
     community_permissions,
 )
-from communities.services.access import require_membership, require_permission
+from communities.services.access import require_held, require_membership, require_permission
 from communities.services.context import App, Principal
 from communities.storage import members as members_repo
 from communities.storage import repository as repo
@@ -103,14 +102,7 @@ async def edit_member(
                     raise PermissionDenied.hierarchy(
                         f"Role {role.id} is not below your highest role: you cannot assign or remove it"
                     )
-                if not can_grant_bits(actor.member, role.permissions):
-                    missing = role.permissions & ~community_permissions(actor.member)
-                    names = ", ".join(flag.name or "" for flag in Permission if missing & flag)
-                    raise PermissionDenied(
-                        f"Role {role.id} has permissions you lack ({names}): you cannot assign or remove it",
-                        reason="MISSING_PERMISSIONS",
-                        metadata={"permission": names},
-                    )
+                require_held(community_permissions(actor.member), role.permissions, f"Role {role.id}")
             await members_repo.remove_roles(uow, community_id, member_id, removed)
             await members_repo.add_roles(uow, community_id, member_id, added)
         [record] = await members_repo.get_members(uow, community_id, [member_id])

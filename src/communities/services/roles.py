@@ -9,13 +9,12 @@ from communities.domain.errors import LimitReached, NotFound, PermissionDenied
 from communities.domain.permissions import (
     Permission,
     Step,
-    can_grant_bits,
     can_manage_role,
     community_permissions,
     explain,
     rank,
 )
-from communities.services.access import require_channel, require_membership, require_permission
+from communities.services.access import require_channel, require_held, require_membership, require_permission
 from communities.services.context import App, Principal
 from communities.storage import channels as channels_repo
 from communities.storage import repository as repo
@@ -48,14 +47,7 @@ def _require_manageable(membership: repo.Membership, priority: int) -> None:
 
 
 def _require_grantable(membership: repo.Membership, bits: int) -> None:
-    if not can_grant_bits(membership.member, bits):
-        missing = bits & ~community_permissions(membership.member)
-        names = ", ".join(flag.name or "" for flag in Permission if missing & flag)
-        raise PermissionDenied(
-            f"You can only grant permissions you have; missing {names}",
-            reason="MISSING_PERMISSIONS",
-            metadata={"permission": names},
-        )
+    require_held(community_permissions(membership.member), bits, "Role permissions")
 
 
 async def get_roles(app: App, principal: Principal, community_id: int) -> RolesView:

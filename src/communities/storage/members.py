@@ -124,10 +124,10 @@ async def set_nickname(uow: UnitOfWork, community_id: int, user_id: int, nicknam
     )
 
 
-async def add_roles(uow: UnitOfWork, community_id: int, user_id: int, role_ids: Sequence[int]) -> None:
-    """Grants roles the member does not hold yet (holding one twice is impossible: primary key)."""
+async def add_roles(uow: UnitOfWork, community_id: int, user_id: int, role_ids: Sequence[int]) -> int:
+    """Grants roles the member does not hold yet; returns how many it did not hold."""
     if not role_ids:
-        return
+        return 0
     held = set(
         (
             await uow.execute(
@@ -141,10 +141,15 @@ async def add_roles(uow: UnitOfWork, community_id: int, user_id: int, role_ids: 
     )
     missing = [role_id for role_id in role_ids if role_id not in held]
     if missing:
+        # ON CONFLICT DO NOTHING: two grants racing for the same member and role both succeed.
+        statement = dialect_insert(uow, member_roles).on_conflict_do_nothing(
+            index_elements=[member_roles.c.community_id, member_roles.c.user_id, member_roles.c.role_id]
+        )
         await uow.execute(
-            insert(member_roles),
+            statement,
             [{"community_id": community_id, "user_id": user_id, "role_id": role_id} for role_id in missing],
         )
+    return len(missing)
 
 
 async def remove_roles(uow: UnitOfWork, community_id: int, user_id: int, role_ids: Sequence[int]) -> None:

@@ -174,6 +174,11 @@ async def _roles_of(uow: UnitOfWork, user_id: int, community_id: int | None = No
     return held
 
 
+async def get_community(uow: UnitOfWork, community_id: int) -> CommunityRecord | None:
+    row = (await uow.execute(select(*_COMMUNITY_COLUMNS).where(communities.c.id == community_id))).first()
+    return _community(row) if row else None
+
+
 async def membership(uow: UnitOfWork, community_id: int, user_id: int) -> Membership | None:
     """The community and the caller's standing in it, or None when the caller is not a member (or it is gone)."""
     row = (

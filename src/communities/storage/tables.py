@@ -89,6 +89,8 @@ communities = Table(
     # conditional UPDATEs of these counters, so racing creations cannot pass them.
     Column("role_count", Integer, nullable=False, server_default="0"),
     Column("channel_count", Integer, nullable=False, server_default="0"),
+    # Active invites (not expired, not used up), for the per-community limit; same scheme as the counters above.
+    Column("invite_count", Integer, nullable=False, server_default="0"),
     Column("created_at", BigInteger, nullable=False),
 )
 
@@ -203,11 +205,56 @@ bans = Table(
     Column("created_at", BigInteger, nullable=False),
 )
 
+invites = Table(
+    "invites",
+    metadata,
+    Column("code", String(32), primary_key=True),
+    Column("community_id", Snowflake, ForeignKey("communities.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("channel_id", Snowflake, ForeignKey("channels.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("inviter_id", Snowflake, nullable=False),
+    Column("max_age", Integer, nullable=False),
+    Column("max_uses", Integer, nullable=False),
+    Column("uses", Integer, nullable=False, server_default="0"),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=True),  # NULL = never
+    Column("targeted", Boolean, nullable=False),
+    # Counted in communities.invite_count; cleared when it is used up or swept after expiry.
+    Column("active", Boolean, nullable=False),
+    # The target users job (targeted invites): see services/invites.py.
+    Column("job_id", Snowflake, nullable=True),
+    Column("job_status", Integer, nullable=False, server_default="0"),
+    Column("job_total", Integer, nullable=False, server_default="0"),
+    Column("job_processed", Integer, nullable=False, server_default="0"),
+    Column("job_unknown", Integer, nullable=False, server_default="0"),
+    Column("job_created_at", BigInteger, nullable=True),
+    Column("job_completed_at", BigInteger, nullable=True),
+    Column("job_heartbeat_at", BigInteger, nullable=True),
+    Column("job_error", String(500), nullable=False, server_default=""),
+    Index("ix_invites_inviter_id_channel_id", "inviter_id", "channel_id"),
+)
+
+invite_roles = Table(
+    "invite_roles",
+    metadata,
+    Column("code", String(32), ForeignKey("invites.code", ondelete="CASCADE"), primary_key=True),
+    Column("role_id", Snowflake, ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True, autoincrement=False),
+)
+
+invite_targets = Table(
+    "invite_targets",
+    metadata,
+    Column("code", String(32), ForeignKey("invites.code", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Snowflake, primary_key=True, autoincrement=False),
+)
+
 __all__ = [
     "bans",
     "channel_overrides",
     "channels",
     "communities",
+    "invite_roles",
+    "invite_targets",
+    "invites",
     "member_roles",
     "members",
     "metadata",

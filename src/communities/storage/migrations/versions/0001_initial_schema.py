@@ -1,5 +1,5 @@
 """Initial schema: users and tokens, communities, channels, roles, members, member roles, channel overrides,
-bans.
+bans, invites with their roles and target users.
 
 Ids are BIGINT (snowflakes, see storage/tables.py), times BIGINT Unix milliseconds.
 
@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.Column("join_messages", sa.Boolean(), nullable=False),
         sa.Column("role_count", sa.Integer(), server_default="0", nullable=False),
         sa.Column("channel_count", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("invite_count", sa.Integer(), server_default="0", nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(["owner_id"], ["users.id"], name=op.f("fk_communities_owner_id_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_communities")),
@@ -134,6 +135,41 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("channel_id", "target_id", name=op.f("pk_channel_overrides")),
     )
     op.create_table(
+        "invites",
+        sa.Column("code", sa.String(length=32), nullable=False),
+        sa.Column("community_id", sa.BigInteger(), nullable=False),
+        sa.Column("channel_id", sa.BigInteger(), nullable=False),
+        sa.Column("inviter_id", sa.BigInteger(), nullable=False),
+        sa.Column("max_age", sa.Integer(), nullable=False),
+        sa.Column("max_uses", sa.Integer(), nullable=False),
+        sa.Column("uses", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        sa.Column("expires_at", sa.BigInteger(), nullable=True),
+        sa.Column("targeted", sa.Boolean(), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("job_id", sa.BigInteger(), nullable=True),
+        sa.Column("job_status", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("job_total", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("job_processed", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("job_unknown", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("job_created_at", sa.BigInteger(), nullable=True),
+        sa.Column("job_completed_at", sa.BigInteger(), nullable=True),
+        sa.Column("job_heartbeat_at", sa.BigInteger(), nullable=True),
+        sa.Column("job_error", sa.String(length=500), server_default="", nullable=False),
+        sa.ForeignKeyConstraint(
+            ["channel_id"], ["channels.id"], name=op.f("fk_invites_channel_id_channels"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["community_id"], ["communities.id"], name=op.f("fk_invites_community_id_communities"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("code", name=op.f("pk_invites")),
+    )
+    with op.batch_alter_table("invites", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_invites_channel_id"), ["channel_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_invites_community_id"), ["community_id"], unique=False)
+        batch_op.create_index("ix_invites_inviter_id_channel_id", ["inviter_id", "channel_id"], unique=False)
+
+    op.create_table(
         "member_roles",
         sa.Column("community_id", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("user_id", sa.BigInteger(), autoincrement=False, nullable=False),
@@ -153,13 +189,43 @@ def upgrade() -> None:
         batch_op.create_index("ix_member_roles_role_id", ["role_id"], unique=False)
         batch_op.create_index("ix_member_roles_user_id", ["user_id"], unique=False)
 
+    op.create_table(
+        "invite_roles",
+        sa.Column("code", sa.String(length=32), nullable=False),
+        sa.Column("role_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["code"], ["invites.code"], name=op.f("fk_invite_roles_code_invites"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["role_id"], ["roles.id"], name=op.f("fk_invite_roles_role_id_roles"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("code", "role_id", name=op.f("pk_invite_roles")),
+    )
+    op.create_table(
+        "invite_targets",
+        sa.Column("code", sa.String(length=32), nullable=False),
+        sa.Column("user_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["code"], ["invites.code"], name=op.f("fk_invite_targets_code_invites"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("code", "user_id", name=op.f("pk_invite_targets")),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("invite_targets")
+    op.drop_table("invite_roles")
     with op.batch_alter_table("member_roles", schema=None) as batch_op:
         batch_op.drop_index("ix_member_roles_user_id")
         batch_op.drop_index("ix_member_roles_role_id")
 
     op.drop_table("member_roles")
+    with op.batch_alter_table("invites", schema=None) as batch_op:
+        batch_op.drop_index("ix_invites_inviter_id_channel_id")
+        batch_op.drop_index(batch_op.f("ix_invites_community_id"))
+        batch_op.drop_index(batch_op.f("ix_invites_channel_id"))
+
+    op.drop_table("invites")
     op.drop_table("channel_overrides")
     with op.batch_alter_table("roles", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_roles_community_id"))
