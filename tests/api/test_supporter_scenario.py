@@ -14,7 +14,9 @@ def test_private_supporter_channel(
     owner = make_account("Streamer")
     supporter = make_account("Supporter One")
     regular = make_account("Regular")
-    community = communities_stub.CreateCommunity(communities_pb2.CreateCommunity(name="Stream"), metadata=owner.metadata)
+    community = communities_stub.CreateCommunity(
+        communities_pb2.CreateCommunity(name="Stream"), metadata=owner.metadata
+    )
     assert join_community(community.id, supporter)
     assert join_community(community.id, regular)
 
@@ -50,7 +52,9 @@ def test_private_supporter_channel(
     )
 
     def visible(account):
-        listed = channels_stub.GetChannels(channels_pb2.GetChannels(community_id=community.id), metadata=account.metadata)
+        listed = channels_stub.GetChannels(
+            channels_pb2.GetChannels(community_id=community.id), metadata=account.metadata
+        )
         return {c.name: c for c in listed.channels}
 
     assert set(visible(regular)) == {"general"}
