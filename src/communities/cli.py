@@ -26,7 +26,7 @@ def _run(coroutine):
 
 def _settings(args: argparse.Namespace) -> Settings:
     settings = Settings.from_env()
-    for name in ("listen", "database", "worker_id", "grace_seconds", "log_level"):
+    for name in ("listen", "database", "worker_id", "grace_seconds", "log_level", "media_dir"):
         value = getattr(args, name, None)
         if value is not None:
             setattr(settings, name, value)
@@ -34,6 +34,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 async def _with_app(settings: Settings, action):
+    from communities.media.blobstore import LocalBlobStore
     from communities.server import prepare_database
     from communities.services.context import App
     from communities.storage.database import Database
@@ -41,7 +42,8 @@ async def _with_app(settings: Settings, action):
     await prepare_database(settings)
     db = Database.open(settings.database, pool_size=1)
     try:
-        return await action(App(db=db, ids=SnowflakeGenerator(CLI_WORKER_ID)))
+        blobs = LocalBlobStore(settings.media_dir)
+        return await action(App(db=db, ids=SnowflakeGenerator(CLI_WORKER_ID), blobs=blobs))
     finally:
         await db.close()
 
@@ -134,6 +136,11 @@ def parser() -> argparse.ArgumentParser:
         dest="grace_seconds",
         type=float,
         help="time in-flight calls get to finish on SIGTERM/SIGINT (env COMMUNITIES_GRACE_SECONDS; default 10)",
+    )
+    serve.add_argument(
+        "--media-dir",
+        dest="media_dir",
+        help="where photos are stored (env COMMUNITIES_MEDIA_DIR; default data/media)",
     )
     serve.set_defaults(handler=cmd_serve)
 

@@ -25,6 +25,7 @@ class Settings:
     max_send_bytes: int = 32 * MIB
     log_level: str = "INFO"
     db_pool_size: int = 8
+    media_dir: str = "data/media"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -37,6 +38,7 @@ class Settings:
             max_send_bytes=int(_env("COMMUNITIES_MAX_SEND_BYTES", str(cls.max_send_bytes))),
             log_level=_env("COMMUNITIES_LOG_LEVEL", cls.log_level),
             db_pool_size=int(_env("COMMUNITIES_DB_POOL_SIZE", str(cls.db_pool_size))),
+            media_dir=_env("COMMUNITIES_MEDIA_DIR", cls.media_dir),
         )
 
     @property

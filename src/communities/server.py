@@ -14,12 +14,15 @@ from communities.api.calls import CallInterceptor
 from communities.api.channels import ChannelsServicer
 from communities.api.communities import CommunitiesServicer
 from communities.api.invites import InvitesServicer
+from communities.api.media import MediaServicer
 from communities.api.members import MembersServicer
 from communities.api.roles import RolesServicer
 from communities.api.users import UsersServicer
 from communities.config import Settings
 from communities.domain.snowflake import SnowflakeGenerator
+from communities.media.blobstore import LocalBlobStore
 from communities.services import invites as invites_service
+from communities.services import media as media_service
 from communities.services.context import App
 from communities.storage import migrate
 from communities.storage.database import Database, is_sqlite
@@ -30,6 +33,8 @@ from communities.v1 import (
     communities_pb2_grpc,
     invites_pb2,
     invites_pb2_grpc,
+    media_pb2,
+    media_pb2_grpc,
     members_pb2,
     members_pb2_grpc,
     roles_pb2,
@@ -40,7 +45,7 @@ from communities.v1 import (
 
 log = logging.getLogger("communities.server")
 
-INVITE_SWEEP_SECONDS = 60
+MAINTENANCE_SECONDS = 60
 
 # Our services (each also reported SERVING by the health service), then the standard ones.
 OUR_SERVICES = tuple(
@@ -52,6 +57,7 @@ OUR_SERVICES = tuple(
         (channels_pb2, "Channels"),
         (members_pb2, "Members"),
         (invites_pb2, "Invites"),
+        (media_pb2, "Media"),
     )
 )
 SERVICE_NAMES = (*OUR_SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
@@ -101,7 +107,7 @@ class Server:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.db = Database.open(settings.database, pool_size=settings.db_pool_size)
-        self.app = App(db=self.db, ids=SnowflakeGenerator(settings.worker_id))
+        self.app = App(db=self.db, ids=SnowflakeGenerator(settings.worker_id), blobs=LocalBlobStore(settings.media_dir))
         self.health = health.aio.HealthServicer()
         self.grpc = grpc.aio.server(
             interceptors=[CallInterceptor(self.app)],
@@ -117,6 +123,7 @@ class Server:
         channels_pb2_grpc.add_ChannelsServicer_to_server(ChannelsServicer(self.app), self.grpc)
         members_pb2_grpc.add_MembersServicer_to_server(MembersServicer(self.app), self.grpc)
         invites_pb2_grpc.add_InvitesServicer_to_server(InvitesServicer(self.app), self.grpc)
+        media_pb2_grpc.add_MediaServicer_to_server(MediaServicer(self.app), self.grpc)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         reflection.enable_server_reflection(SERVICE_NAMES, self.grpc)
         _add_reflection_v1(self.grpc)
@@ -127,7 +134,7 @@ class Server:
 
     async def start(self) -> None:
         await self.grpc.start()
-        self._sweeper = asyncio.get_running_loop().create_task(self._sweep_invites())
+        self._sweeper = asyncio.get_running_loop().create_task(self._maintenance())
         for name in OUR_SERVICES:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
@@ -142,16 +149,21 @@ class Server:
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.db.close()
 
-    async def _sweep_invites(self) -> None:
-        """Takes expired invites off the active lists now and then (they already stop working on expiry)."""
+    async def _maintenance(self) -> None:
+        """Now and then: take expired invites off the active lists (they already stop working on expiry) and
+        remove upload parts nobody used within a day."""
         while True:
-            await asyncio.sleep(INVITE_SWEEP_SECONDS)
-            try:
-                swept = await invites_service.sweep_expired_invites(self.app)
-                if swept:
-                    log.info("swept %d expired invites", swept)
-            except Exception:
-                log.exception("sweeping expired invites failed")
+            await asyncio.sleep(MAINTENANCE_SECONDS)
+            for name, sweep in (
+                ("expired invites", invites_service.sweep_expired_invites),
+                ("stale upload parts", media_service.sweep_stale_uploads),
+            ):
+                try:
+                    swept = await sweep(self.app)
+                    if swept:
+                        log.info("swept %d %s", swept, name)
+                except Exception:
+                    log.exception("sweeping %s failed", name)
 
 
 async def serve(settings: Settings) -> None:

@@ -9,6 +9,7 @@ background thread; pytest-grpc's channel and synchronous stubs then call it over
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import threading
 from collections.abc import Coroutine
 from typing import Any
@@ -56,6 +57,11 @@ class AioServerFacade:
 
     async def _start(self) -> None:
         await migrate.upgrade(self.database_url)
-        settings = Settings(listen=self.listen or "127.0.0.1:0", database=self.database_url, grace_seconds=0)
+        settings = Settings(
+            listen=self.listen or "127.0.0.1:0",
+            database=self.database_url,
+            grace_seconds=0,
+            media_dir=tempfile.mkdtemp(prefix="communities-media-"),
+        )
         self.server = Server(settings)
         await self.server.start()

@@ -1,3 +1,4 @@
+from communities.v1 import media_pb2 as _media_pb2
 from google.protobuf import empty_pb2 as _empty_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -82,6 +83,14 @@ class EditCommunity(_message.Message):
     community_id: int
     name: str
     def __init__(self, community_id: _Optional[int] = ..., name: _Optional[str] = ...) -> None: ...
+
+class EditPhoto(_message.Message):
+    __slots__ = ("community_id", "file")
+    COMMUNITY_ID_FIELD_NUMBER: _ClassVar[int]
+    FILE_FIELD_NUMBER: _ClassVar[int]
+    community_id: int
+    file: _media_pb2.UploadedFileRef
+    def __init__(self, community_id: _Optional[int] = ..., file: _Optional[_Union[_media_pb2.UploadedFileRef, _Mapping]] = ...) -> None: ...
 
 class LeaveCommunity(_message.Message):
     __slots__ = ("community_id",)

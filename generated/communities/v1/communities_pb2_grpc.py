@@ -51,6 +51,11 @@ class CommunitiesStub:
                 request_serializer=communities_dot_v1_dot_communities__pb2.EditCommunity.SerializeToString,
                 response_deserializer=communities_dot_v1_dot_communities__pb2.Community.FromString,
                 _registered_method=True)
+        self.EditPhoto = channel.unary_unary(
+                '/communities.v1.Communities/EditPhoto',
+                request_serializer=communities_dot_v1_dot_communities__pb2.EditPhoto.SerializeToString,
+                response_deserializer=communities_dot_v1_dot_communities__pb2.Community.FromString,
+                _registered_method=True)
         self.LeaveCommunity = channel.unary_unary(
                 '/communities.v1.Communities/LeaveCommunity',
                 request_serializer=communities_dot_v1_dot_communities__pb2.LeaveCommunity.SerializeToString,
@@ -98,6 +103,13 @@ class CommunitiesServicer:
 
     def EditCommunity(self, request, context):
         """Renames a community. Needs MODIFY_COMMUNITY.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EditPhoto(self, request, context):
+        """Sets or removes the community's photo. Needs MODIFY_COMMUNITY.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -154,6 +166,11 @@ def add_CommunitiesServicer_to_server(servicer, server):
             'EditCommunity': grpc.unary_unary_rpc_method_handler(
                     servicer.EditCommunity,
                     request_deserializer=communities_dot_v1_dot_communities__pb2.EditCommunity.FromString,
+                    response_serializer=communities_dot_v1_dot_communities__pb2.Community.SerializeToString,
+            ),
+            'EditPhoto': grpc.unary_unary_rpc_method_handler(
+                    servicer.EditPhoto,
+                    request_deserializer=communities_dot_v1_dot_communities__pb2.EditPhoto.FromString,
                     response_serializer=communities_dot_v1_dot_communities__pb2.Community.SerializeToString,
             ),
             'LeaveCommunity': grpc.unary_unary_rpc_method_handler(
@@ -263,6 +280,33 @@ class Communities:
             target,
             '/communities.v1.Communities/EditCommunity',
             communities_dot_v1_dot_communities__pb2.EditCommunity.SerializeToString,
+            communities_dot_v1_dot_communities__pb2.Community.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EditPhoto(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/communities.v1.Communities/EditPhoto',
+            communities_dot_v1_dot_communities__pb2.EditPhoto.SerializeToString,
             communities_dot_v1_dot_communities__pb2.Community.FromString,
             options,
             channel_credentials,

@@ -7,6 +7,7 @@ from google.protobuf import empty_pb2
 from communities.api import convert
 from communities.api.calls import current_principal
 from communities.services import communities as service
+from communities.services import media as media_service
 from communities.services.context import App
 from communities.v1 import communities_pb2, communities_pb2_grpc
 
@@ -28,6 +29,15 @@ class CommunitiesServicer(communities_pb2_grpc.CommunitiesServicer):
     async def EditCommunity(self, request, context):
         name = request.name if request.HasField("name") else None
         view = await service.edit_community(self.app, current_principal(), request.community_id, name)
+        return convert.community(view)
+
+    async def EditPhoto(self, request, context):
+        ref = None
+        if request.HasField("file"):
+            ref = media_service.FileRef(
+                upload_id=request.file.id, name=request.file.name, part_count=request.file.part_count
+            )
+        view = await media_service.edit_photo(self.app, current_principal(), request.community_id, ref)
         return convert.community(view)
 
     async def LeaveCommunity(self, request, context):

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from communities.domain.snowflake import SnowflakeGenerator
+from communities.media.blobstore import BlobStore
 from communities.storage.database import Database
 
 
@@ -19,6 +20,7 @@ def wall_clock_ms() -> int:
 class App:
     db: Database
     ids: SnowflakeGenerator
+    blobs: BlobStore
     clock_ms: Callable[[], int] = field(default=wall_clock_ms)
     # Work that outlives the call that started it (target user jobs); the server waits for or cancels it on stop.
     background: set[asyncio.Task] = field(default_factory=set)

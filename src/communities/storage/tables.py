@@ -247,11 +247,34 @@ invite_targets = Table(
     Column("user_id", Snowflake, primary_key=True, autoincrement=False),
 )
 
+upload_parts = Table(
+    "upload_parts",
+    metadata,
+    Column("uploader_id", Snowflake, primary_key=True, autoincrement=False),
+    Column("upload_id", Snowflake, primary_key=True, autoincrement=False),
+    Column("part", Integer, primary_key=True, autoincrement=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False, index=True),
+)
+
+files = Table(
+    "files",
+    metadata,
+    Column("id", Snowflake, primary_key=True, autoincrement=False),
+    # The blob store key (SHA-256 of the contents): several files may share one blob.
+    Column("blob_key", String(64), nullable=False, index=True),
+    Column("size", Integer, nullable=False),
+    Column("mime", String(100), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
 __all__ = [
     "bans",
     "channel_overrides",
     "channels",
     "communities",
+    "files",
     "invite_roles",
     "invite_targets",
     "invites",
@@ -260,5 +283,6 @@ __all__ = [
     "metadata",
     "roles",
     "tokens",
+    "upload_parts",
     "users",
 ]

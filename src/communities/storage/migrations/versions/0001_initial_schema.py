@@ -1,5 +1,5 @@
 """Initial schema: users and tokens, communities, channels, roles, members, member roles, channel overrides,
-bans, invites with their roles and target users.
+bans, invites with their roles and target users, uploads and files.
 
 Ids are BIGINT (snowflakes, see storage/tables.py), times BIGINT Unix milliseconds.
 
@@ -18,6 +18,31 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "files",
+        sa.Column("id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("blob_key", sa.String(length=64), nullable=False),
+        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("mime", sa.String(length=100), nullable=False),
+        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_files")),
+    )
+    with op.batch_alter_table("files", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_files_blob_key"), ["blob_key"], unique=False)
+
+    op.create_table(
+        "upload_parts",
+        sa.Column("uploader_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("upload_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("part", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("data", sa.LargeBinary(), nullable=False),
+        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("uploader_id", "upload_id", "part", name=op.f("pk_upload_parts")),
+    )
+    with op.batch_alter_table("upload_parts", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_upload_parts_created_at"), ["created_at"], unique=False)
+
     op.create_table(
         "users",
         sa.Column("id", sa.BigInteger(), autoincrement=False, nullable=False),
@@ -249,3 +274,11 @@ def downgrade() -> None:
 
     op.drop_table("communities")
     op.drop_table("users")
+    with op.batch_alter_table("upload_parts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_upload_parts_created_at"))
+
+    op.drop_table("upload_parts")
+    with op.batch_alter_table("files", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_files_blob_key"))
+
+    op.drop_table("files")
