@@ -181,9 +181,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error.message}", file=sys.stderr)
         return 1
     except Exception as error:  # a clear line instead of a traceback for the usual operator mistakes
-        from communities.server import SchemaOutOfDate
+        from communities.server import SchemaOutOfDate, WorkerIdTaken
 
-        if isinstance(error, SchemaOutOfDate | ConnectionError | OSError):
+        if isinstance(error, SchemaOutOfDate | WorkerIdTaken | ConnectionError | OSError):
             print(f"error: {error}", file=sys.stderr)
             return 1
         raise

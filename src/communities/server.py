@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
 import signal
+import socket
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -24,7 +27,7 @@ from communities.media.blobstore import LocalBlobStore
 from communities.services import invites as invites_service
 from communities.services import media as media_service
 from communities.services.context import App
-from communities.storage import migrate
+from communities.storage import migrate, workers
 from communities.storage.database import Database, is_sqlite
 from communities.v1 import (
     channels_pb2,
@@ -46,6 +49,9 @@ from communities.v1 import (
 log = logging.getLogger("communities.server")
 
 MAINTENANCE_SECONDS = 60
+# Worker id leases: renewed every few seconds; a lease not renewed for WORKER_LEASE_MS is free to take.
+WORKER_LEASE_MS = 15_000
+WORKER_RENEW_SECONDS = 5
 
 # Our services (each also reported SERVING by the health service), then the standard ones.
 OUR_SERVICES = tuple(
@@ -64,6 +70,10 @@ SERVICE_NAMES = (*OUR_SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"]
 
 
 class SchemaOutOfDate(Exception):
+    pass
+
+
+class WorkerIdTaken(Exception):
     pass
 
 
@@ -127,14 +137,19 @@ class Server:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         reflection.enable_server_reflection(SERVICE_NAMES, self.grpc)
         _add_reflection_v1(self.grpc)
-        self._sweeper: asyncio.Task | None = None
+        self._tasks: list[asyncio.Task] = []
+        self.instance = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        # Set when this server lost its worker id lease (it stalled for longer than the lease): it must stop.
+        self.lease_lost = asyncio.Event()
         self.port = self.grpc.add_insecure_port(settings.listen)
         if self.port == 0:
             raise OSError(f"could not listen on {settings.listen}")
 
     async def start(self) -> None:
+        await self._claim_worker_id()
         await self.grpc.start()
-        self._sweeper = asyncio.get_running_loop().create_task(self._maintenance())
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._maintenance()), loop.create_task(self._renew_worker_id())]
         for name in OUR_SERVICES:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
@@ -143,11 +158,46 @@ class Server:
         """Stop accepting calls, let in-flight calls finish within the grace period, then close the database."""
         await self.health.enter_graceful_shutdown()
         await self.grpc.stop(self.settings.grace_seconds if grace is None else grace)
-        tasks = [task for task in (self._sweeper, *self.app.background) if task is not None]
+        tasks = [*self._tasks, *self.app.background]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await self.db.close()
+        try:
+            async with self.db.unit_of_work(write=True) as uow:
+                await workers.release(uow, self.settings.worker_id, self.instance)
+        finally:
+            await self.db.close()
+
+    async def _claim_worker_id(self) -> None:
+        """Lease the configured worker id. If another server holds it, wait (a crashed server's lease runs out
+        within WORKER_LEASE_MS) and then give up with a clear message."""
+        worker_id = self.settings.worker_id
+        deadline = self.app.clock_ms() + 2 * WORKER_LEASE_MS
+        while True:
+            async with self.db.unit_of_work(write=True) as uow:
+                if await workers.claim(uow, worker_id, self.instance, self.app.clock_ms(), WORKER_LEASE_MS):
+                    return
+            if self.app.clock_ms() > deadline:
+                raise WorkerIdTaken(
+                    f"worker id {worker_id} is in use by another server on this database: give each server its "
+                    "own --worker-id (COMMUNITIES_WORKER_ID)"
+                )
+            log.warning("worker id %d is leased by another server; waiting for the lease to run out", worker_id)
+            await asyncio.sleep(1)
+
+    async def _renew_worker_id(self) -> None:
+        while True:
+            await asyncio.sleep(WORKER_RENEW_SECONDS)
+            try:
+                async with self.db.unit_of_work(write=True) as uow:
+                    renewed = await workers.renew(uow, self.settings.worker_id, self.instance, self.app.clock_ms())
+            except Exception:
+                log.exception("renewing the worker id lease failed; retrying")
+                continue
+            if not renewed:
+                log.critical("lost the lease on worker id %d to another server: stopping", self.settings.worker_id)
+                self.lease_lost.set()
+                return
 
     async def _maintenance(self) -> None:
         """Now and then: take expired invites off the active lists (they already stop working on expiry) and
@@ -182,7 +232,11 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
+    stopped = loop.create_task(stop.wait())
+    lease_lost = loop.create_task(server.lease_lost.wait())
+    await asyncio.wait([stopped, lease_lost], return_when=asyncio.FIRST_COMPLETED)
     log.info("stopping: finishing in-flight calls (grace %.1fs)", settings.grace_seconds)
     await server.stop()
     log.info("stopped")
+    if server.lease_lost.is_set():
+        raise WorkerIdTaken(f"lost the lease on worker id {settings.worker_id}")

@@ -269,6 +269,15 @@ files = Table(
     Column("created_at", BigInteger, nullable=False),
 )
 
+server_workers = Table(
+    "server_workers",
+    metadata,
+    # Snowflake worker ids leased by running servers: two servers on one database never share one.
+    Column("worker_id", Integer, primary_key=True, autoincrement=False),
+    Column("instance", String(100), nullable=False),
+    Column("heartbeat_at", BigInteger, nullable=False),
+)
+
 __all__ = [
     "bans",
     "channel_overrides",
@@ -282,6 +291,7 @@ __all__ = [
     "members",
     "metadata",
     "roles",
+    "server_workers",
     "tokens",
     "upload_parts",
     "users",

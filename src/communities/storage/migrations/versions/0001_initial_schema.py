@@ -1,5 +1,5 @@
 """Initial schema: users and tokens, communities, channels, roles, members, member roles, channel overrides,
-bans, invites with their roles and target users, uploads and files.
+bans, invites with their roles and target users, uploads and files, worker id leases.
 
 Ids are BIGINT (snowflakes, see storage/tables.py), times BIGINT Unix milliseconds.
 
@@ -30,6 +30,13 @@ def upgrade() -> None:
     with op.batch_alter_table("files", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_files_blob_key"), ["blob_key"], unique=False)
 
+    op.create_table(
+        "server_workers",
+        sa.Column("worker_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("instance", sa.String(length=100), nullable=False),
+        sa.Column("heartbeat_at", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("worker_id", name=op.f("pk_server_workers")),
+    )
     op.create_table(
         "upload_parts",
         sa.Column("uploader_id", sa.BigInteger(), autoincrement=False, nullable=False),
@@ -278,6 +285,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_upload_parts_created_at"))
 
     op.drop_table("upload_parts")
+    op.drop_table("server_workers")
     with op.batch_alter_table("files", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_files_blob_key"))
 
