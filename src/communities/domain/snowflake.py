@@ -22,6 +22,7 @@ SEQUENCE_BITS = 12
 MAX_WORKER = (1 << WORKER_BITS) - 1
 MAX_SEQUENCE = (1 << SEQUENCE_BITS) - 1
 MAX_TIMESTAMP = (1 << TIMESTAMP_BITS) - 1
+_MAX_WAIT_S = 0.005
 
 
 @dataclass(frozen=True)
@@ -84,12 +85,14 @@ class SnowflakeGenerator:
             return encode(self._last_ms, self.worker, self._sequence)
 
     def _wait_past(self, last_ms: int) -> int:
+        """The next millisecond to use after `last_ms` ran out of sequence numbers: normally the wall clock's,
+        once it ticks. A clock that is behind, or that does not tick within a few real milliseconds (a coarse or
+        stuck clock), does not stall the generator: it borrows the next millisecond instead."""
+        waited_since = time.monotonic()
         while True:
             now = self._clock() - EPOCH_MS
             if now > last_ms:
                 return now
-            if now < last_ms:
-                # The wall clock is behind the ids already given out; borrow the next millisecond rather
-                # than stall until the clock catches up.
+            if now < last_ms or time.monotonic() - waited_since > _MAX_WAIT_S:
                 return last_ms + 1
             time.sleep(0.0001)

@@ -177,6 +177,9 @@ async def create_override(
     validation.permission_mask(deny, "overrides.neg")
     if allow & deny:
         raise InvalidArgument.field("overrides", f"bits {allow & deny:#x} are both allowed and denied")
+    if (allow | deny) & Permission.ADMINISTRATOR:
+        # ADMINISTRATOR works at community level only (it bypasses overrides); in an override it would mislead.
+        raise InvalidArgument.field("overrides", "ADMINISTRATOR cannot be allowed or denied in a channel")
     async with app.db.unit_of_work(write=True) as uow:
         access = await _require_modify(uow, channel_id, principal)
         community_id = access.channel.community_id
