@@ -1,0 +1,1 @@
+"""Load generator and scenarios for the communities server: `python -m bench.run`."""
