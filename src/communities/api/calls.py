@@ -11,7 +11,7 @@ from collections.abc import Callable
 import grpc
 
 from communities.api import errors
-from communities.domain.errors import DomainError
+from communities.domain.errors import DomainError, InvalidArgument
 from communities.services import users as users_service
 from communities.services.context import App, Principal
 from communities.storage.database import StorageUnavailable
@@ -27,6 +27,27 @@ PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 def current_principal() -> Principal:
     """The authenticated caller of the current RPC."""
     return _principal.get()
+
+
+class _Undecodable:
+    """Stands in for a request whose bytes did not parse, so that the call is authenticated first and then
+    answered INVALID_ARGUMENT with ErrorInfo (grpc itself would answer UNKNOWN with the parser's words)."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+
+def _tolerant(deserializer):
+    if deserializer is None:
+        return None
+
+    def deserialize(data: bytes):
+        try:
+            return deserializer(data)
+        except Exception as error:  # DecodeError, or invalid UTF-8 in a string field
+            return _Undecodable(error)
+
+    return deserialize
 
 
 def _authorization(context: grpc.aio.ServicerContext) -> str | None:
@@ -101,6 +122,8 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
                 started, principal, error = time.perf_counter(), None, None
                 try:
                     principal = await begin(context)
+                    if isinstance(request, _Undecodable):
+                        raise InvalidArgument.field("request", "the request message could not be parsed")
                     return await behavior(request, context)
                 except (DomainError, StorageUnavailable) as exc:
                     error = exc
@@ -115,7 +138,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
                     done(started, principal, outcome(context, error))
 
             return grpc.unary_unary_rpc_method_handler(
-                unary_unary, handler.request_deserializer, handler.response_serializer
+                unary_unary, _tolerant(handler.request_deserializer), handler.response_serializer
             )
 
         if handler.unary_stream or handler.stream_stream:

@@ -115,7 +115,8 @@ async def leave_community(app: App, principal: Principal, community_id: int) -> 
             raise FailedPrecondition(
                 "The owner cannot leave a community; delete it instead", reason="OWNER_CANNOT_LEAVE"
             )
-        await members_repo.delete_member(uow, community_id, principal.id)
+        if not await members_repo.delete_member(uow, community_id, principal.id):
+            raise NotFound.of("COMMUNITY")  # it was deleted, or we left, meanwhile
 
 
 async def delete_community(app: App, principal: Principal, community_id: int) -> None:
@@ -123,7 +124,8 @@ async def delete_community(app: App, principal: Principal, community_id: int) ->
         membership = await require_membership(uow, community_id, principal)
         if not membership.member.is_owner:
             raise PermissionDenied("Only the owner can delete a community", reason="NOT_OWNER")
-        await repo.delete_community(uow, community_id)
+        if not await repo.delete_community(uow, community_id):
+            raise NotFound.of("COMMUNITY")  # deleted by a racing call
 
 
 async def get_settings(app: App, principal: Principal, community_id: int) -> SettingsView:

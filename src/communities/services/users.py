@@ -82,8 +82,7 @@ async def authenticate(app: App, authorization: str | None) -> Principal:
     expects_bot = SCHEMES.get(scheme.lower())
     if expects_bot is None or not token:
         raise Unauthenticated("Malformed `authorization`: expected `Bearer <token>` or `Bot <token>`")
-    async with app.db.unit_of_work(write=False) as uow:
-        user = await repo.user_by_token_hash(uow, hash_token(token))
+    user = await repo.user_by_token_hash(app.db, hash_token(token))
     if user is None:
         raise Unauthenticated("Invalid or revoked token")
     if user.bot != expects_bot:

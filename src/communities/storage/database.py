@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sqlite3
+from collections import namedtuple
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Boolean, Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Result, make_url
 from sqlalchemy.exc import DBAPIError
@@ -78,24 +80,121 @@ def create_sqlite_engine(url: str) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    # pysqlite's own transaction handling is off (isolation_level=None); we emit BEGIN ourselves so writers
-    # take the write lock up front (BEGIN IMMEDIATE) instead of failing to upgrade a read lock later.
+    # pysqlite's own transaction handling is off (isolation_level=None): transactions are begun explicitly.
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        connection.exec_driver_sql(connection.info.pop("begin_statement", "BEGIN"))
+        statement = connection.info.pop("begin_statement", None)
+        if statement:  # migrations ask for one; the server's units of work begin on the raw connection instead
+            connection.exec_driver_sql(statement)
 
     return engine
 
 
-class UnitOfWork:
-    """One transaction. Commits when the block ends without an exception, rolls back otherwise."""
+class Prepared:
+    """A statement built once, with `bindparam` placeholders, for the hot paths.
 
-    async def execute(self, statement: Executable, params: Any = None) -> Result:
-        raise NotImplementedError
+    On SQLite it is compiled once and run on the raw sqlite3 connection, with SQLAlchemy's own type processing
+    applied to parameters and results: the same rows, without SQLAlchemy's per-call execution overhead (about
+    0.4 ms of the 0.5 ms a small query costs through it). On PostgreSQL it runs through SQLAlchemy as usual.
+    """
 
-    @property
-    def dialect(self) -> str:
-        raise NotImplementedError
+    def __init__(self, statement: Executable):
+        self.statement = statement
+        self._sqlite: _CompiledForSqlite | None = None
+
+    def for_sqlite(self, dialect) -> _CompiledForSqlite:
+        if self._sqlite is None:
+            self._sqlite = _CompiledForSqlite(self.statement, dialect)
+        return self._sqlite
+
+
+def _identity(value):
+    return value
+
+
+def _unsigned(value):
+    """A signed BIGINT back to the unsigned 64-bit id it stores (see tables.Snowflake)."""
+    return value + 18446744073709551616 if value is not None and value < 0 else value
+
+
+def _result_converter(column_type, dialect):
+    """How a raw sqlite3 value becomes what SQLAlchemy would return. The two types our hot queries return that
+    need it get a fast path; anything else uses SQLAlchemy's own processor."""
+    from communities.storage.tables import Snowflake
+
+    if isinstance(column_type, Snowflake):
+        return _unsigned
+    if isinstance(column_type, Boolean):
+        return bool
+    return column_type.result_processor(dialect, None)
+
+
+class _CompiledForSqlite:
+    def __init__(self, statement, dialect):
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        # Each positional parameter: its name, the value the statement itself gives it (literals), and how
+        # SQLAlchemy would convert it for the driver.
+        self.parameter_specs = [
+            (name, compiled.binds[name].value, compiled.binds[name].type.bind_processor(dialect) or _identity)
+            for name in compiled.positiontup or ()
+        ]
+        columns = list(getattr(statement, "exported_columns", ()) or ())
+        self.converters = [
+            (index, converter)
+            for index, column in enumerate(columns)
+            if (converter := _result_converter(column.type, dialect)) is not None
+        ]
+        self.row_type = namedtuple("Row", [column.key for column in columns]) if columns else None
+
+    def parameters(self, params: dict[str, Any] | None) -> tuple:
+        params = params or {}
+        return tuple(
+            process(params[name] if name in params else default) for name, default, process in self.parameter_specs
+        )
+
+    def rows(self, cursor) -> list:
+        if self.row_type is None:
+            return []
+        make = self.row_type._make
+        converters = self.converters
+        if not converters:
+            return [make(row) for row in cursor]
+        rows = []
+        for raw in cursor:
+            values = list(raw)
+            for index, convert in converters:
+                values[index] = convert(values[index])
+            rows.append(make(values))
+        return rows
+
+
+class PreparedResult:
+    """The part of SQLAlchemy's Result that the storage code uses, over already-fetched rows."""
+
+    def __init__(self, rows: list, rowcount: int):
+        self._rows = rows
+        self.rowcount = rowcount
+
+    def __iter__(self):
+        return iter(self._rows)
+
+    def all(self) -> list:
+        return self._rows
+
+    def first(self):
+        return self._rows[0] if self._rows else None
+
+    def scalar(self):
+        return self._rows[0][0] if self._rows else None
+
+    def scalar_one(self):
+        if len(self._rows) != 1:
+            raise LookupError(f"expected one row, got {len(self._rows)}")
+        return self._rows[0][0]
+
+    def scalars(self) -> list:
+        return [row[0] for row in self._rows]
 
 
 def dialect_insert(uow: UnitOfWork, table):
@@ -106,11 +205,28 @@ def dialect_insert(uow: UnitOfWork, table):
     return sqlite.insert(table)
 
 
+class UnitOfWork:
+    """One transaction. Commits when the block ends without an exception, rolls back otherwise."""
+
+    async def execute(self, statement: Executable | Prepared, params: Any = None) -> Result | PreparedResult:
+        raise NotImplementedError
+
+    @property
+    def dialect(self) -> str:
+        raise NotImplementedError
+
+
 class _SqliteUnitOfWork(UnitOfWork):
     def __init__(self, connection: Connection):
         self._connection = connection
+        self._raw = connection.connection.driver_connection
+        self._sa_dialect = connection.dialect
 
-    async def execute(self, statement: Executable, params: Any = None) -> Result:
+    async def execute(self, statement, params: Any = None):
+        if isinstance(statement, Prepared):
+            compiled = statement.for_sqlite(self._sa_dialect)
+            cursor = self._raw.execute(compiled.sql, compiled.parameters(params))
+            return PreparedResult(compiled.rows(cursor), cursor.rowcount)
         return self._connection.execute(statement, params)
 
     @property
@@ -122,7 +238,9 @@ class _AsyncUnitOfWork(UnitOfWork):
     def __init__(self, connection: AsyncConnection):
         self._connection = connection
 
-    async def execute(self, statement: Executable, params: Any = None) -> Result:
+    async def execute(self, statement, params: Any = None):
+        if isinstance(statement, Prepared):
+            statement = statement.statement
         return await self._connection.execute(statement, params)
 
     @property
@@ -138,6 +256,12 @@ class Database:
     def unit_of_work(self, *, write: bool) -> contextlib.AbstractAsyncContextManager[UnitOfWork]:
         raise NotImplementedError
 
+    async def read(self, statement: Prepared, params: dict[str, Any]) -> list:
+        """One read-only statement on its own (a single statement is atomic without a surrounding transaction):
+        the cheapest read there is, for authentication on every call."""
+        async with self.unit_of_work(write=False) as uow:
+            return (await uow.execute(statement, params)).all()
+
     async def close(self) -> None:
         raise NotImplementedError
 
@@ -148,29 +272,68 @@ class Database:
         return PostgresDatabase(url, pool_size=pool_size)
 
 
+def _is_busy(error: BaseException) -> bool:
+    text = str(getattr(error, "orig", error)).lower()
+    return "locked" in text or "busy" in text
+
+
 class SqliteDatabase(Database):
+    """One connection used inline on the event loop. Transactions are begun and ended on the raw sqlite3
+    connection (BEGIN IMMEDIATE for writers, so they take the write lock up front and never fail to upgrade a
+    read lock); SQLAlchemy's connection sees no transaction of its own (pysqlite's implicit transactions are
+    off) and only executes statements inside ours."""
+
     def __init__(self, url: str):
         self.url = url
         self._engine = create_sqlite_engine(url)
         self._connection = self._engine.connect()
+        self._raw = self._connection.connection.driver_connection
         self._lock = asyncio.Lock()
 
     @contextlib.asynccontextmanager
     async def unit_of_work(self, *, write: bool) -> AsyncIterator[UnitOfWork]:
         async with self._lock:
-            connection = self._connection
-            connection.info["begin_statement"] = "BEGIN IMMEDIATE" if write else "BEGIN"
             try:
-                with connection.begin():
-                    yield _SqliteUnitOfWork(connection)
-            except DBAPIError as exc:
-                if "locked" in str(exc.orig).lower() or "busy" in str(exc.orig).lower():
+                self._raw.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            except sqlite3.OperationalError as exc:
+                if _is_busy(exc):
+                    raise StorageUnavailable("database is locked") from exc
+                raise
+            try:
+                yield _SqliteUnitOfWork(self._connection)
+            except BaseException:
+                self._raw.execute("ROLLBACK")
+                raise
+            else:
+                try:
+                    self._raw.execute("COMMIT")
+                except sqlite3.OperationalError as exc:
+                    self._raw.execute("ROLLBACK")
+                    if _is_busy(exc):
+                        raise StorageUnavailable("database is locked") from exc
+                    raise
+            finally:
+                # SQLAlchemy began a transaction of its own in name only when a statement went through it;
+                # end it (a no-op for sqlite3 outside a transaction) so each unit of work starts clean.
+                if self._connection.in_transaction():
+                    self._connection.rollback()
+
+    async def read(self, statement: Prepared, params: dict[str, Any]) -> list:
+        compiled = statement.for_sqlite(self._connection.dialect)
+        async with self._lock:
+            try:
+                return compiled.rows(self._raw.execute(compiled.sql, compiled.parameters(params)))
+            except sqlite3.OperationalError as exc:
+                if _is_busy(exc):
                     raise StorageUnavailable("database is locked") from exc
                 raise
 
     async def close(self) -> None:
         self._connection.close()
         self._engine.dispose()
+
+
+_RETRYABLE_SQLSTATES = ("40001", "40P01")
 
 
 class PostgresDatabase(Database):
@@ -193,6 +356,11 @@ class PostgresDatabase(Database):
                 yield _AsyncUnitOfWork(connection)
         except (TimeoutError, OSError) as exc:
             raise StorageUnavailable(str(exc)) from exc
+        except DBAPIError as exc:
+            # A deadlock or serialization failure lost this transaction to another one: safe to retry.
+            if getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES:
+                raise StorageUnavailable("the transaction conflicted with another one; retry") from exc
+            raise
 
     async def close(self) -> None:
         await self._engine.dispose()

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.engine import Row
 
 from communities.domain.permissions import MemberContext, Role
-from communities.storage.database import UnitOfWork
+from communities.storage.database import Database, Prepared, UnitOfWork
 from communities.storage.tables import (
     communities,
     member_roles,
@@ -46,15 +46,16 @@ async def insert_token(uow: UnitOfWork, token_hash: bytes, user_id: int, now_ms:
     await uow.execute(insert(tokens).values(token_hash=token_hash, user_id=user_id, created_at=now_ms))
 
 
-async def user_by_token_hash(uow: UnitOfWork, token_hash: bytes) -> UserRecord | None:
-    row = (
-        await uow.execute(
-            select(users.c.id, users.c.name, users.c.bot)
-            .join(tokens, tokens.c.user_id == users.c.id)
-            .where(tokens.c.token_hash == token_hash)
-        )
-    ).first()
-    return _user(row) if row else None
+_USER_BY_TOKEN_HASH = Prepared(
+    select(users.c.id, users.c.name, users.c.bot)
+    .join(tokens, tokens.c.user_id == users.c.id)
+    .where(tokens.c.token_hash == bindparam("token_hash"))
+)
+
+
+async def user_by_token_hash(db: Database, token_hash: bytes) -> UserRecord | None:
+    rows = await db.read(_USER_BY_TOKEN_HASH, {"token_hash": token_hash})
+    return _user(rows[0]) if rows else None
 
 
 async def get_user(uow: UnitOfWork, user_id: int) -> UserRecord | None:
@@ -157,21 +158,37 @@ def _membership(row: Row, member_roles_: tuple[Role, ...], user_id: int) -> Memb
     )
 
 
-async def _roles_of(uow: UnitOfWork, user_id: int, community_id: int | None = None) -> dict[int, list[Role]]:
-    """The roles a user holds, per community (one community, or all of them)."""
-    query = (
-        select(member_roles.c.community_id, roles.c.id, roles.c.permissions, roles.c.priority)
-        .join(roles, roles.c.id == member_roles.c.role_id)
-        .where(member_roles.c.user_id == user_id)
+_ROLE_COLUMNS = (member_roles.c.community_id, roles.c.id, roles.c.permissions, roles.c.priority)
+_ROLES_OF_MEMBER = Prepared(
+    select(*_ROLE_COLUMNS)
+    .join(roles, roles.c.id == member_roles.c.role_id)
+    .where(member_roles.c.user_id == bindparam("user_id"), member_roles.c.community_id == bindparam("community_id"))
+)
+_MEMBERSHIP = Prepared(
+    select(*_COMMUNITY_COLUMNS, members.c.muted)
+    .join(members, members.c.community_id == communities.c.id)
+    .where(communities.c.id == bindparam("community_id"), members.c.user_id == bindparam("user_id"))
+)
+# Every membership of a user with the roles held in each: one row per (community, role), or one row with NULL
+# role columns for a community where the user holds none.
+_MEMBERSHIPS_OF = Prepared(
+    select(
+        *_COMMUNITY_COLUMNS,
+        members.c.muted,
+        roles.c.id.label("role_id"),
+        roles.c.permissions.label("role_permissions"),
+        roles.c.priority.label("role_priority"),
     )
-    if community_id is not None:
-        query = query.where(member_roles.c.community_id == community_id)
-    held: dict[int, list[Role]] = {}
-    for row in await uow.execute(query):
-        held.setdefault(row.community_id, []).append(
-            Role(id=row.id, permissions=row.permissions, priority=row.priority)
-        )
-    return held
+    .select_from(members)
+    .join(communities, communities.c.id == members.c.community_id)
+    .outerjoin(
+        member_roles,
+        (member_roles.c.community_id == members.c.community_id) & (member_roles.c.user_id == members.c.user_id),
+    )
+    .outerjoin(roles, roles.c.id == member_roles.c.role_id)
+    .where(members.c.user_id == bindparam("user_id"))
+    .order_by(members.c.joined_at, communities.c.id)
+)
 
 
 async def get_community(uow: UnitOfWork, community_id: int) -> CommunityRecord | None:
@@ -181,33 +198,30 @@ async def get_community(uow: UnitOfWork, community_id: int) -> CommunityRecord |
 
 async def membership(uow: UnitOfWork, community_id: int, user_id: int) -> Membership | None:
     """The community and the caller's standing in it, or None when the caller is not a member (or it is gone)."""
-    row = (
-        await uow.execute(
-            select(*_COMMUNITY_COLUMNS, members.c.muted)
-            .join(members, members.c.community_id == communities.c.id)
-            .where(communities.c.id == community_id, members.c.user_id == user_id)
-        )
-    ).first()
+    row = (await uow.execute(_MEMBERSHIP, {"community_id": community_id, "user_id": user_id})).first()
     if row is None:
         return None
-    held = await _roles_of(uow, user_id, community_id)
-    return _membership(row, tuple(held.get(community_id, ())), user_id)
+    held = await uow.execute(_ROLES_OF_MEMBER, {"user_id": user_id, "community_id": community_id})
+    return _membership(row, tuple(Role(id=r.id, permissions=r.permissions, priority=r.priority) for r in held), user_id)
 
 
 async def memberships_of(uow: UnitOfWork, user_id: int) -> list[Membership]:
     """Every community the user is in, oldest membership first."""
-    rows = (
-        await uow.execute(
-            select(*_COMMUNITY_COLUMNS, members.c.muted)
-            .join(members, members.c.community_id == communities.c.id)
-            .where(members.c.user_id == user_id)
-            .order_by(members.c.joined_at, communities.c.id)
-        )
-    ).all()
-    if not rows:
-        return []
-    held = await _roles_of(uow, user_id)
-    return [_membership(row, tuple(held.get(row.id, ())), user_id) for row in rows]
+    rows = (await uow.execute(_MEMBERSHIPS_OF, {"user_id": user_id})).all()
+    result: list[Membership] = []
+    for index, row in enumerate(rows):
+        if index and rows[index - 1].id == row.id:
+            continue  # another role row of the community just built
+        held = []
+        for role_row in rows[index:]:
+            if role_row.id != row.id:
+                break
+            if role_row.role_id is not None:
+                held.append(
+                    Role(id=role_row.role_id, permissions=role_row.role_permissions, priority=role_row.role_priority)
+                )
+        result.append(_membership(row, tuple(held), user_id))
+    return result
 
 
 async def insert_community(
@@ -241,11 +255,13 @@ async def update_community(uow: UnitOfWork, community_id: int, **values) -> None
 
 
 async def delete_community(uow: UnitOfWork, community_id: int) -> bool:
-    """Deletes the community and, through ON DELETE CASCADE, its channels, roles, members and overrides.
-    Frees one membership slot for each member first."""
-    member_ids = select(members.c.user_id).where(members.c.community_id == community_id).scalar_subquery()
-    await uow.execute(
-        update(users).where(users.c.id.in_(member_ids)).values(community_count=users.c.community_count - 1)
-    )
+    """Deletes the community and, through ON DELETE CASCADE, its channels, roles, invites and overrides. The
+    members go first, one statement that also says whose slots to free: the same lock order as a member leaving
+    (membership row, then user row), so a racing leave and delete can neither deadlock nor free a slot twice.
+    False if another call deleted it first."""
+    removed = (
+        await uow.execute(delete(members).where(members.c.community_id == community_id).returning(members.c.user_id))
+    ).all()
+    await release_membership_slots(uow, [row.user_id for row in removed])
     result = await uow.execute(delete(communities).where(communities.c.id == community_id))
     return result.rowcount == 1
