@@ -53,7 +53,11 @@ def normalize(data: bytes) -> Photo:
                     source.draft("RGB", (PHOTO_SIZE * 2, PHOTO_SIZE * 2))  # decode at a reduced scale: faster
                 source.load()
                 image = ImageOps.exif_transpose(source)
-                has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+                if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+                    # 16-bit greyscale: convert("L") would clip every value above 255 to white; scale instead.
+                    image = image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
+                # An alpha channel, or a colour or palette entry marked transparent (PNG tRNS).
+                has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
                 image = image.convert("RGBA" if has_alpha else "RGB")
         except ImageRejected:
             raise

@@ -44,9 +44,13 @@ def _channel_type(value: int) -> ChannelType:
         raise InvalidArgument.field("type", f"unknown channel type {value}") from None
 
 
-async def _require_parent(uow: UnitOfWork, community_id: int, parent_id: int) -> ChannelRecord:
-    parent = await channels_repo.channel_in_community(uow, community_id, parent_id)
-    if parent is None:
+async def _require_parent(uow: UnitOfWork, community_id: int, parent_id: int, principal: Principal) -> ChannelRecord:
+    """A category of the community that the caller can see; one it cannot see is as unknown as a made-up id."""
+    try:
+        parent = (await require_channel(uow, parent_id, principal)).channel
+    except NotFound:
+        raise NotFound.of("CHANNEL", "Unknown parent channel") from None
+    if parent.community_id != community_id:
         raise NotFound.of("CHANNEL", "Unknown parent channel")
     if parent.type != ChannelType.CATEGORY:
         raise FailedPrecondition(
@@ -86,7 +90,7 @@ async def create_channel(
         require_permission(membership, Permission.MODIFY_CHANNEL)
         parent = None
         if parent_id:
-            parent = await _require_parent(uow, community_id, parent_id)
+            parent = await _require_parent(uow, community_id, parent_id, principal)
             if kind == ChannelType.CATEGORY:
                 raise FailedPrecondition("Categories cannot be nested", reason="CATEGORY_IN_CATEGORY")
         if not await channels_repo.claim_channel_slot(uow, community_id, validation.CHANNELS_PER_COMMUNITY):
@@ -146,7 +150,7 @@ async def edit_channel(
             else:
                 if parent_id == channel_id:
                     raise FailedPrecondition("A channel cannot be its own parent", reason="PARENT_NOT_CATEGORY")
-                await _require_parent(uow, access.channel.community_id, parent_id)
+                await _require_parent(uow, access.channel.community_id, parent_id, principal)
                 if access.channel.type == ChannelType.CATEGORY:
                     raise FailedPrecondition("Categories cannot be nested", reason="CATEGORY_IN_CATEGORY")
                 values["parent_id"] = parent_id

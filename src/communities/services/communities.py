@@ -8,9 +8,11 @@ from communities.domain import validation
 from communities.domain.channels import ChannelType
 from communities.domain.errors import FailedPrecondition, LimitReached, NotFound, PermissionDenied
 from communities.domain.permissions import DEFAULT_PERMISSIONS, Permission, community_permissions
+from communities.services import blobs
 from communities.services.access import require_membership, require_permission
 from communities.services.context import App, Principal
 from communities.storage import channels as channels_repo
+from communities.storage import media as media_repo
 from communities.storage import members as members_repo
 from communities.storage import repository as repo
 
@@ -124,8 +126,13 @@ async def delete_community(app: App, principal: Principal, community_id: int) ->
         membership = await require_membership(uow, community_id, principal)
         if not membership.member.is_owner:
             raise PermissionDenied("Only the owner can delete a community", reason="NOT_OWNER")
+        photo_key = None
+        if membership.community.photo_file_id is not None:
+            photo_key = await media_repo.delete_file(uow, membership.community.photo_file_id)
         if not await repo.delete_community(uow, community_id):
             raise NotFound.of("COMMUNITY")  # deleted by a racing call
+    if photo_key is not None:
+        await blobs.collect(app, photo_key)
 
 
 async def get_settings(app: App, principal: Principal, community_id: int) -> SettingsView:

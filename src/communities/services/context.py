@@ -24,6 +24,8 @@ class App:
     clock_ms: Callable[[], int] = field(default=wall_clock_ms)
     # Work that outlives the call that started it (target user jobs); the server waits for or cancels it on stop.
     background: set[asyncio.Task] = field(default_factory=set)
+    # See services/blobs.py.
+    blob_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 @dataclass(frozen=True)

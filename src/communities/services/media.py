@@ -10,6 +10,7 @@ from communities.domain import validation
 from communities.domain.errors import InvalidArgument, LimitReached, NotFound
 from communities.domain.permissions import Permission
 from communities.media import images
+from communities.services import blobs
 from communities.services.access import require_membership, require_permission
 from communities.services.communities import CommunityView, view
 from communities.services.context import App, Principal
@@ -91,32 +92,31 @@ async def edit_photo(app: App, principal: Principal, community_id: int, ref: Fil
             raise InvalidArgument.field("file", str(error)) from None
         key = await asyncio.to_thread(app.blobs.put, photo.data)
         new_file = (media_repo.FileRecord(app.ids.next_id(), key, len(photo.data), images.MIME), photo.preview)
-    async with app.db.unit_of_work(write=True) as uow:
-        membership = await require_membership(uow, community_id, principal)
-        require_permission(membership, Permission.MODIFY_COMMUNITY)
-        old_file_id = await media_repo.lock_community_photo(uow, community_id)
+    try:
+        async with app.blob_lock:
+            async with app.db.unit_of_work(write=True) as uow:
+                membership = await require_membership(uow, community_id, principal)
+                require_permission(membership, Permission.MODIFY_COMMUNITY)
+                old_file_id = await media_repo.lock_community_photo(uow, community_id)
+                if new_file is not None:
+                    record, preview = new_file
+                    await media_repo.insert_file(uow, record, app.clock_ms())
+                    await repo.update_community(uow, community_id, photo_file_id=record.id, photo_preview=preview)
+                    await media_repo.delete_upload(uow, principal.id, ref.upload_id)  # type: ignore[union-attr]
+                else:
+                    await repo.update_community(uow, community_id, photo_file_id=None, photo_preview=None)
+                old_key = await media_repo.delete_file(uow, old_file_id) if old_file_id is not None else None
+                membership = await require_membership(uow, community_id, principal)
+            if new_file is not None:
+                # Stored before the transaction; make sure it is still there now that a file row names it.
+                await asyncio.to_thread(app.blobs.put, photo.data)
+    except BaseException:
         if new_file is not None:
-            record, preview = new_file
-            await media_repo.insert_file(uow, record, app.clock_ms())
-            await repo.update_community(uow, community_id, photo_file_id=record.id, photo_preview=preview)
-            await media_repo.delete_upload(uow, principal.id, ref.upload_id)  # type: ignore[union-attr]
-        else:
-            await repo.update_community(uow, community_id, photo_file_id=None, photo_preview=None)
-        old_key = await media_repo.delete_file(uow, old_file_id) if old_file_id is not None else None
-        membership = await require_membership(uow, community_id, principal)
-    if new_file is not None:
-        # A concurrent clean-up may have removed an identical blob between our put and our commit: put it back.
-        await asyncio.to_thread(app.blobs.put, photo.data)
+            await blobs.collect(app, new_file[0].blob_key)  # refused or failed: do not leave the blob behind
+        raise
     if old_key is not None and old_key != (new_file[0].blob_key if new_file else None):
-        await _collect_blob(app, old_key)
+        await blobs.collect(app, old_key)
     return view(membership)
-
-
-async def _collect_blob(app: App, key: str) -> None:
-    async with app.db.unit_of_work(write=False) as uow:
-        in_use = await media_repo.blob_in_use(uow, key)
-    if not in_use:
-        await asyncio.to_thread(app.blobs.delete, key)
 
 
 async def download_part(app: App, principal: Principal, file_id: int, offset: int, length: int) -> Chunk:

@@ -81,6 +81,8 @@ async def edit_member(
         wanted = validation.id_list(role_ids, "role_ids", validation.ROLES_PER_COMMUNITY)
     async with app.db.unit_of_work(write=True) as uow:
         actor = await require_membership(uow, community_id, principal)
+        # Edits of one member take turns (PostgreSQL row lock), so a role set is computed from the current one.
+        await members_repo.lock_member(uow, community_id, member_id)
         target = await _target(uow, community_id, member_id)
         acting_on_self = member_id == principal.id
         if not (acting_on_self and (actor.member.is_owner or wanted is None)):
@@ -134,7 +136,8 @@ async def remove_members(
             target = await _target(uow, community_id, member_id)
             _require_rank_over(actor.member, target.member)
         for member_id in ids:
-            await members_repo.delete_member(uow, community_id, member_id)
+            if not await members_repo.delete_member(uow, community_id, member_id):
+                raise NotFound.of("MEMBER")  # removed by a racing call; this one changes nothing
             if ban:
                 await members_repo.upsert_ban(uow, community_id, member_id, until_ms, text, principal.id, now)
 

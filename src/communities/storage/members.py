@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 
 from communities.storage.database import UnitOfWork, dialect_insert
 from communities.storage.repository import release_membership_slots
@@ -110,6 +110,15 @@ async def delete_member(uow: UnitOfWork, community_id: int, user_id: int) -> boo
     return True
 
 
+async def lock_member(uow: UnitOfWork, community_id: int, user_id: int) -> None:
+    """Locks the membership row until the transaction ends (PostgreSQL; SQLite transactions already take turns)."""
+    await uow.execute(
+        select(members.c.user_id)
+        .where(members.c.community_id == community_id, members.c.user_id == user_id)
+        .with_for_update()
+    )
+
+
 async def set_member_muted(uow: UnitOfWork, community_id: int, user_id: int, muted: bool) -> None:
     await uow.execute(
         update(members).where(members.c.community_id == community_id, members.c.user_id == user_id).values(muted=muted)
@@ -179,16 +188,10 @@ def _active(now_ms: int):
 async def upsert_ban(
     uow: UnitOfWork, community_id: int, user_id: int, until_ms: int | None, reason: str, banned_by: int, now_ms: int
 ) -> None:
-    await uow.execute(delete(bans).where(bans.c.community_id == community_id, bans.c.user_id == user_id))
+    values = {"until_ms": until_ms, "reason": reason, "banned_by": banned_by, "created_at": now_ms}
+    statement = dialect_insert(uow, bans).values(community_id=community_id, user_id=user_id, **values)
     await uow.execute(
-        insert(bans).values(
-            community_id=community_id,
-            user_id=user_id,
-            until_ms=until_ms,
-            reason=reason,
-            banned_by=banned_by,
-            created_at=now_ms,
-        )
+        statement.on_conflict_do_update(index_elements=[bans.c.community_id, bans.c.user_id], set_=values)
     )
 
 
