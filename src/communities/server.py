@@ -217,6 +217,11 @@ class Server:
 
 
 async def serve(settings: Settings) -> None:
+    # Signals first: one arriving while the server starts still means a graceful stop.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
     await prepare_database(settings)
     server = Server(settings)
     await server.start()
@@ -228,10 +233,6 @@ async def serve(settings: Settings) -> None:
         settings.safe_database,
         settings.worker_id,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     stopped = loop.create_task(stop.wait())
     lease_lost = loop.create_task(server.lease_lost.wait())
     await asyncio.wait([stopped, lease_lost], return_when=asyncio.FIRST_COMPLETED)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from communities.cli import CLI_WORKER_ID
 from tests.e2e.helpers import (
     ROOT,
     SNOWFLAKE_RE,
@@ -72,6 +73,11 @@ def split_output(text: str) -> tuple[dict[str, str], str]:
     return dict(zip(parts[1::2], parts[2::2], strict=True)), parts[0]
 
 
+INVITE_CODE_RE = re.compile(r"[23456789abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ]{8,32}")
+TIMESTAMP_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
+BASE64_RE = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+
+
 @dataclass
 class Comparison:
     since_ms: int
@@ -115,6 +121,18 @@ class Comparison:
                 self.errors.append(f"{where}: {error}")
                 return
             self.same_thing(expected, actual, where)
+        elif where.endswith(".code") and isinstance(expected, str):
+            # Invite codes are random: any code of the server's alphabet, the same one wherever the README repeats it.
+            if not (isinstance(actual, str) and INVITE_CODE_RE.fullmatch(actual)):
+                self.errors.append(f"{where}: expected an invite code, got {actual!r}")
+            else:
+                self.same_thing(expected, actual, where)
+        elif isinstance(expected, str) and TIMESTAMP_RE.fullmatch(expected):
+            if not (isinstance(actual, str) and TIMESTAMP_RE.fullmatch(actual)):
+                self.errors.append(f"{where}: expected a timestamp, got {actual!r}")
+        elif where.endswith(".preview") and isinstance(expected, str):
+            if not (isinstance(actual, str) and actual and BASE64_RE.fullmatch(actual)):
+                self.errors.append(f"{where}: expected a preview image (base64), got {actual!r}")
         elif isinstance(expected, str) and expected.startswith("cmt_"):
             if not (isinstance(actual, str) and TOKEN_RE.fullmatch(actual)):
                 self.errors.append(f"{where}: expected a token (cmt_...), got {actual!r}")
@@ -201,9 +219,11 @@ def test_readme_walkthrough(e2e_module, walkthrough_server):
     if comparison.errors:
         pytest.fail("README walk-through mismatches:\n" + "\n".join(comparison.errors), pytrace=False)
 
-    # Ids the README shows come from this server: worker 0 (the default) and minted during this test.
+    # Ids the README shows were minted during this test by this server (worker 0, the default) or, for the users
+    # the walk-through creates, by the operator CLI (its own worker id, 1023). Invite codes are not ids.
     for actual_id in comparison.ids.values():
-        assert worker_of(actual_id) == 0, actual_id
+        if actual_id.isdigit():
+            assert worker_of(actual_id) in (0, CLI_WORKER_ID), actual_id
 
     # What the prose claims beyond the outputs: the token is a bot's, settings merge (the system channel the
     # community was made with is still there, join messages off), and each call was logged with the bot.

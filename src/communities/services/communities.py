@@ -19,7 +19,7 @@ from communities.storage import repository as repo
 GENERAL_CHANNEL = "general"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # built for every community on hot paths: plain slots are cheapest
 class CommunityView:
     """A community as the caller sees it (the proto `Community`)."""
 

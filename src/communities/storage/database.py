@@ -290,33 +290,8 @@ class SqliteDatabase(Database):
         self._raw = self._connection.connection.driver_connection
         self._lock = asyncio.Lock()
 
-    @contextlib.asynccontextmanager
-    async def unit_of_work(self, *, write: bool) -> AsyncIterator[UnitOfWork]:
-        async with self._lock:
-            try:
-                self._raw.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            except sqlite3.OperationalError as exc:
-                if _is_busy(exc):
-                    raise StorageUnavailable("database is locked") from exc
-                raise
-            try:
-                yield _SqliteUnitOfWork(self._connection)
-            except BaseException:
-                self._raw.execute("ROLLBACK")
-                raise
-            else:
-                try:
-                    self._raw.execute("COMMIT")
-                except sqlite3.OperationalError as exc:
-                    self._raw.execute("ROLLBACK")
-                    if _is_busy(exc):
-                        raise StorageUnavailable("database is locked") from exc
-                    raise
-            finally:
-                # SQLAlchemy began a transaction of its own in name only when a statement went through it;
-                # end it (a no-op for sqlite3 outside a transaction) so each unit of work starts clean.
-                if self._connection.in_transaction():
-                    self._connection.rollback()
+    def unit_of_work(self, *, write: bool) -> _SqliteTransaction:
+        return _SqliteTransaction(self, write)
 
     async def read(self, statement: Prepared, params: dict[str, Any]) -> list:
         compiled = statement.for_sqlite(self._connection.dialect)
@@ -331,6 +306,50 @@ class SqliteDatabase(Database):
     async def close(self) -> None:
         self._connection.close()
         self._engine.dispose()
+
+
+class _SqliteTransaction:
+    """The unit of work of SqliteDatabase, as a plain async context manager (it runs on every call: a
+    generator-based one costs measurably more)."""
+
+    __slots__ = ("_database", "_write")
+
+    def __init__(self, database: SqliteDatabase, write: bool):
+        self._database = database
+        self._write = write
+
+    async def __aenter__(self) -> UnitOfWork:
+        database = self._database
+        await database._lock.acquire()
+        try:
+            database._raw.execute("BEGIN IMMEDIATE" if self._write else "BEGIN")
+        except BaseException as exc:
+            database._lock.release()
+            if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
+                raise StorageUnavailable("database is locked") from exc
+            raise
+        return _SqliteUnitOfWork(database._connection)
+
+    async def __aexit__(self, exc_type, exc, traceback) -> None:
+        database = self._database
+        raw = database._raw
+        try:
+            if exc_type is not None:
+                raw.execute("ROLLBACK")
+                return
+            try:
+                raw.execute("COMMIT")
+            except sqlite3.OperationalError as error:
+                raw.execute("ROLLBACK")
+                if _is_busy(error):
+                    raise StorageUnavailable("database is locked") from error
+                raise
+        finally:
+            # SQLAlchemy began a transaction of its own in name only when a statement went through it; end it
+            # (a no-op for sqlite3 outside a transaction) so that each unit of work starts clean.
+            if database._connection.in_transaction():
+                database._connection.rollback()
+            database._lock.release()
 
 
 _RETRYABLE_SQLSTATES = ("40001", "40P01")
