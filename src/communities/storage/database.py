@@ -211,6 +211,10 @@ class UnitOfWork:
     async def execute(self, statement: Executable | Prepared, params: Any = None) -> Result | PreparedResult:
         raise NotImplementedError
 
+    async def execute_many(self, statement: Prepared, rows: list[dict[str, Any]]) -> None:
+        """One statement for many parameter sets (bulk inserts)."""
+        raise NotImplementedError
+
     @property
     def dialect(self) -> str:
         raise NotImplementedError
@@ -229,6 +233,10 @@ class _SqliteUnitOfWork(UnitOfWork):
             return PreparedResult(compiled.rows(cursor), cursor.rowcount)
         return self._connection.execute(statement, params)
 
+    async def execute_many(self, statement: Prepared, rows: list[dict[str, Any]]) -> None:
+        compiled = statement.for_sqlite(self._sa_dialect)
+        self._raw.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
+
     @property
     def dialect(self) -> str:
         return "sqlite"
@@ -242,6 +250,9 @@ class _AsyncUnitOfWork(UnitOfWork):
         if isinstance(statement, Prepared):
             statement = statement.statement
         return await self._connection.execute(statement, params)
+
+    async def execute_many(self, statement: Prepared, rows: list[dict[str, Any]]) -> None:
+        await self._connection.execute(statement.statement, rows)
 
     @property
     def dialect(self) -> str:

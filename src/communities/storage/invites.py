@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Row
 
-from communities.storage.database import UnitOfWork, dialect_insert
+from communities.storage.database import Prepared, UnitOfWork, dialect_insert
 from communities.storage.tables import communities, invite_roles, invite_targets, invites, roles, users
 
 # Values of invites.job_status (same numbers as the proto's JobStatus).
@@ -321,8 +321,11 @@ async def store_targets(uow: UnitOfWork, code: str, job_id: int, user_ids: Seque
     )
     if progressed.rowcount != 1:
         return False
-    await uow.execute(insert(invite_targets), [{"code": code, "user_id": user_id} for user_id in user_ids])
+    await uow.execute_many(_INSERT_TARGET, [{"code": code, "user_id": user_id} for user_id in user_ids])
     return True
+
+
+_INSERT_TARGET = Prepared(insert(invite_targets).values(code=bindparam("code"), user_id=bindparam("user_id")))
 
 
 async def finish_job(uow: UnitOfWork, code: str, job_id: int, now_ms: int) -> None:
