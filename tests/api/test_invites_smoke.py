@@ -11,7 +11,9 @@ def test_player_role_invite(communities_stub, roles_stub, invites_stub, members_
     bot = make_account("Game Bot", bot=True)
     player = make_account("Player")
     community = communities_stub.CreateCommunity(communities_pb2.CreateCommunity(name="Game"), metadata=bot.metadata)
-    settings = communities_stub.GetSettings(communities_pb2.GetSettings(community_id=community.id), metadata=bot.metadata)
+    settings = communities_stub.GetSettings(
+        communities_pb2.GetSettings(community_id=community.id), metadata=bot.metadata
+    )
     role = roles_stub.CreateRole(
         roles_pb2.CreateRole(community_id=community.id, name="Player", priority=1), metadata=bot.metadata
     )

@@ -19,7 +19,9 @@ def test_photo_round_trip(communities_stub, grpc_channel, make_account):
     part_size = 100_000
     parts = [data[i : i + part_size] for i in range(0, len(data), part_size)]
     for index in reversed(range(len(parts))):  # any order
-        media.UploadFilePart(media_pb2.UploadFilePart(upload_id=7, part=index, data=parts[index]), metadata=owner.metadata)
+        media.UploadFilePart(
+            media_pb2.UploadFilePart(upload_id=7, part=index, data=parts[index]), metadata=owner.metadata
+        )
     updated = communities_stub.EditPhoto(
         communities_pb2.EditPhoto(
             community_id=community.id, file=media_pb2.UploadedFileRef(id=7, name="a.jpg", part_count=len(parts))
