@@ -57,6 +57,67 @@ def _authorization(context: grpc.aio.ServicerContext) -> str | None:
     return None
 
 
+class _Call:
+    """One call, from authentication to its log line; errors raised inside become the call's status."""
+
+    __slots__ = ("_app", "_context", "_method", "_principal", "_public", "_started")
+
+    def __init__(self, app: App, method: str, public: bool, context):
+        self._app = app
+        self._method = method
+        self._public = public
+        self._context = context
+        self._principal: Principal | None = None
+
+    async def __aenter__(self) -> _Call:
+        self._started = time.perf_counter()
+        return self
+
+    async def authenticate(self) -> None:
+        """Inside the `async with`, so that a refused token is answered like any other error."""
+        if not self._public:
+            self._principal = await users_service.authenticate(self._app, _authorization(self._context))
+            _principal.set(self._principal)
+
+    async def __aexit__(self, exc_type, error, traceback) -> None:
+        try:
+            if error is None or isinstance(error, grpc.aio.AbortError):
+                return
+            if isinstance(error, DomainError):
+                _, status = errors.from_domain(error)
+            elif isinstance(error, StorageUnavailable):
+                status = errors.unavailable("The database is busy or unreachable; retry")
+            elif isinstance(error, Exception):
+                log.error("unhandled error in %s", self._method, exc_info=error)
+                status = errors.internal()
+            else:  # cancellation and the like: not ours to answer
+                return
+            await self._context.abort_with_status(status)  # raises AbortError in place of `error`
+        finally:
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "%s principal=%s status=%s duration_ms=%.2f",
+                    self._method,
+                    self._principal.describe() if self._principal else "-",
+                    self._outcome(error),
+                    (time.perf_counter() - self._started) * 1000,
+                )
+
+    def _outcome(self, error: BaseException | None) -> str:
+        if error is None:
+            return "OK"
+        if isinstance(error, DomainError):
+            return errors.code_of(error).name
+        if isinstance(error, StorageUnavailable):
+            return "UNAVAILABLE"
+        if isinstance(error, grpc.aio.AbortError):
+            code = self._context.code()
+            return code.name if isinstance(code, grpc.StatusCode) else "ABORTED"
+        if isinstance(error, Exception):
+            return "INTERNAL"
+        return type(error).__name__
+
+
 class CallInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, app: App):
         self._app = app
@@ -77,65 +138,15 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         public = method.startswith(PUBLIC_PREFIXES)
         app = self._app
 
-        async def begin(context) -> Principal | None:
-            if public:
-                return None
-            principal = await users_service.authenticate(app, _authorization(context))
-            _principal.set(principal)
-            return principal
-
-        async def fail(context, error: BaseException) -> None:
-            """Abort the call with the status for `error` (raises grpc.aio.AbortError)."""
-            if isinstance(error, DomainError):
-                _, status = errors.from_domain(error)
-            elif isinstance(error, StorageUnavailable):
-                status = errors.unavailable("The database is busy or unreachable; retry")
-            else:
-                log.error("unhandled error in %s", method, exc_info=error)
-                status = errors.internal()
-            await context.abort_with_status(status)
-
-        def done(started: float, principal: Principal | None, code: grpc.StatusCode | str) -> None:
-            if log.isEnabledFor(logging.INFO):
-                log.info(
-                    "%s principal=%s status=%s duration_ms=%.2f",
-                    method,
-                    principal.describe() if principal else "-",
-                    code.name if isinstance(code, grpc.StatusCode) else code,
-                    (time.perf_counter() - started) * 1000,
-                )
-
-        def outcome(context, error: BaseException | None) -> grpc.StatusCode | str:
-            if error is None:
-                return grpc.StatusCode.OK
-            if isinstance(error, DomainError):
-                return errors.code_of(error)
-            if isinstance(error, StorageUnavailable):
-                return grpc.StatusCode.UNAVAILABLE
-            code = context.code() if hasattr(context, "code") else None
-            return code if isinstance(code, grpc.StatusCode) else type(error).__name__
-
         if handler.unary_unary:
             behavior = handler.unary_unary
 
             async def unary_unary(request, context):
-                started, principal, error = time.perf_counter(), None, None
-                try:
-                    principal = await begin(context)
+                async with _Call(app, method, public, context) as call:
+                    await call.authenticate()
                     if isinstance(request, _Undecodable):
                         raise InvalidArgument.field("request", "the request message could not be parsed")
                     return await behavior(request, context)
-                except (DomainError, StorageUnavailable) as exc:
-                    error = exc
-                    await fail(context, exc)
-                except grpc.aio.AbortError as exc:
-                    error = exc
-                    raise
-                except Exception as exc:
-                    error = exc
-                    await fail(context, exc)
-                finally:
-                    done(started, principal, outcome(context, error))
 
             return grpc.unary_unary_rpc_method_handler(
                 unary_unary, _tolerant(handler.request_deserializer), handler.response_serializer
@@ -145,22 +156,10 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             behavior = handler.unary_stream or handler.stream_stream
 
             async def streaming(request_or_iterator, context):
-                started, principal, error = time.perf_counter(), None, None
-                try:
-                    principal = await begin(context)
+                async with _Call(app, method, public, context) as call:
+                    await call.authenticate()
                     async for response in behavior(request_or_iterator, context):
                         yield response
-                except (DomainError, StorageUnavailable) as exc:
-                    error = exc
-                    await fail(context, exc)
-                except grpc.aio.AbortError as exc:
-                    error = exc
-                    raise
-                except Exception as exc:
-                    error = exc
-                    await fail(context, exc)
-                finally:
-                    done(started, principal, outcome(context, error))
 
             factory: Callable = (
                 grpc.unary_stream_rpc_method_handler if handler.unary_stream else grpc.stream_stream_rpc_method_handler

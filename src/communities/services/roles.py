@@ -19,6 +19,7 @@ from communities.services.context import App, Principal
 from communities.storage import channels as channels_repo
 from communities.storage import repository as repo
 from communities.storage import roles as roles_repo
+from communities.storage.database import UnitOfWork
 from communities.storage.roles import RoleRecord
 
 RANK_OWNER = 0xFFFFFFFF  # how the owner's infinite rank is shown in explanations (uint32 max)
@@ -48,6 +49,19 @@ def _require_manageable(membership: repo.Membership, priority: int) -> None:
 
 def _require_grantable(membership: repo.Membership, bits: int) -> None:
     require_held(community_permissions(membership.member), bits, "Role permissions")
+
+
+async def _manageable_role(
+    uow: UnitOfWork, principal: Principal, community_id: int, role_id: int
+) -> tuple[repo.Membership, RoleRecord]:
+    """The caller's membership and a role it may edit or delete: MODIFY_ROLES, and the role below its rank."""
+    membership = await require_membership(uow, community_id, principal)
+    require_permission(membership, Permission.MODIFY_ROLES)
+    role = await roles_repo.get_role(uow, community_id, role_id)
+    if role is None:
+        raise NotFound.of("ROLE")
+    _require_manageable(membership, role.priority)
+    return membership, role
 
 
 async def get_roles(app: App, principal: Principal, community_id: int) -> RolesView:
@@ -102,12 +116,7 @@ async def edit_role(app: App, principal: Principal, community_id: int, role_id: 
     if "color" in values:
         validation.bounded(values["color"], "color", validation.COLOR_MAX)
     async with app.db.unit_of_work(write=True) as uow:
-        membership = await require_membership(uow, community_id, principal)
-        require_permission(membership, Permission.MODIFY_ROLES)
-        role = await roles_repo.get_role(uow, community_id, role_id)
-        if role is None:
-            raise NotFound.of("ROLE")
-        _require_manageable(membership, role.priority)
+        membership, role = await _manageable_role(uow, principal, community_id, role_id)
         if "priority" in values:
             _require_manageable(membership, values["priority"])
         if "permissions" in values:
@@ -120,12 +129,7 @@ async def edit_role(app: App, principal: Principal, community_id: int, role_id: 
 
 async def delete_role(app: App, principal: Principal, community_id: int, role_id: int) -> None:
     async with app.db.unit_of_work(write=True) as uow:
-        membership = await require_membership(uow, community_id, principal)
-        require_permission(membership, Permission.MODIFY_ROLES)
-        role = await roles_repo.get_role(uow, community_id, role_id)
-        if role is None:
-            raise NotFound.of("ROLE")
-        _require_manageable(membership, role.priority)
+        await _manageable_role(uow, principal, community_id, role_id)
         await channels_repo.delete_overrides_for_target(uow, role_id)
         await roles_repo.delete_role(uow, community_id, role_id)
 
