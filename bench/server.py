@@ -18,6 +18,7 @@ import psutil
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 HOST = "127.0.0.1"
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROBLEM_MARKERS = (" ERROR ", " CRITICAL ", "Traceback (most recent call last)")
 
 
@@ -117,6 +118,22 @@ class BenchServer:
         args = ["users", "create", name, "--json"] + (["--bot"] if bot else [])
         made = json.loads((await self._cli(*args)).strip().splitlines()[-1])
         return Principal(id=made["id"], name=made["name"], bot=made["bot"], token=made["token"])
+
+    async def create_people(self, count: int, out: Path, prefix: str = "bench user") -> list[str]:
+        """`count` new people made in one process (bench/bulk_users.py); their `authorization` values."""
+        env = self._env()
+        env["COMMUNITIES_LOG_LEVEL"] = "WARNING"
+        # `bench` itself comes from this checkout, after the server's source tree (which may be a revision's).
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), str(PROJECT_DIR)]))
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.bulk_users", self.database, str(count), str(out), prefix,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=self.workdir,
+        )  # fmt: skip
+        _, err = await process.communicate()
+        if process.returncode != 0:
+            raise ServerFailed(f"bench.bulk_users exited {process.returncode}: {err.decode().strip()}")
+        made = out.read_text().split("\n")
+        return [line for line in made if line]
 
     # -------------------------------------------------------------------------------------------- lifecycle
 
