@@ -4,7 +4,8 @@ Every slot keeps exactly one call in flight: send, wait for the answer, send the
 clock (time.monotonic is CLOCK_MONOTONIC on Linux), so the bench process hands each job absolute times: start,
 begin of the measured window (after the warm-up), end of the window. A call counts when it finishes inside the
 window. Requests go out pre-serialized and answers stay bytes, to keep client CPU (which shares the machine
-with the server) low.
+with the server) low. A status code the scenario lists as `expected` (e.g. NOT_FOUND for a used-up invite) counts
+as an answered call, apart from OK, not as an error.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from multiprocessing.connection import Connection
 import grpc
 import psutil
 
-from bench.scenarios import SCENARIOS, Workload
+from bench.scenarios import SCENARIOS, Call, Workload
 
 READY_TIMEOUT_S = 30.0
 
@@ -39,9 +40,12 @@ class Job:
 
 @dataclass
 class ClientResult:
-    latencies: array = field(default_factory=lambda: array("d"))  # seconds, calls that succeeded in the window
+    # seconds, calls answered in the window with OK or an expected status
+    latencies: array = field(default_factory=lambda: array("d"))
+    expected: Counter[str] = field(default_factory=Counter)  # expected status code name -> calls in the window
     errors: Counter[str] = field(default_factory=Counter)  # status code name -> calls that failed in the window
     issued: int = 0  # calls started, warm-up included
+    answered: Counter[str] = field(default_factory=Counter)  # "OK" or status code name -> calls, warm-up included
 
 
 # -------------------------------------------------------------------------------------------- client process
@@ -72,11 +76,17 @@ async def run_job(channel: grpc.aio.Channel, job: Job) -> ClientResult:
     result = ClientResult()
     window_start, window_end = job.measure_from, job.measure_until
 
+    expected, observe = scenario.expected, scenario.observe
+
     async def slot_loop(slot: int) -> None:
-        metadata = job.workload.metadata(slot)
+        slot_metadata = job.workload.metadata(slot)
         seq = 0
         while True:
-            request = scenario.request(job.workload, slot, seq).SerializeToString()
+            made = scenario.request(job.workload, slot, seq)
+            if isinstance(made, Call):
+                request, metadata = made.request.SerializeToString(), made.metadata
+            else:
+                request, metadata = made.SerializeToString(), slot_metadata
             seq += 1
             started = time.monotonic()
             if started >= window_end:
@@ -88,9 +98,14 @@ async def run_job(channel: grpc.aio.Channel, job: Job) -> ClientResult:
             except grpc.aio.AioRpcError as error:
                 code = error.code().name
             finished = time.monotonic()
+            result.answered[code or "OK"] += 1
+            if observe is not None:
+                observe(job.workload, slot, code)
             if window_start <= finished < window_end:
-                if code is None:
+                if code is None or code in expected:
                     result.latencies.append(finished - started)
+                    if code is not None:
+                        result.expected[code] += 1
                 else:
                     result.errors[code] += 1
 

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from typing import Any
 import grpc
 import psutil
 
-from bench import profile, report
+from bench import probes, profile, report
 from bench.load import ClientPool, Job
 from bench.report import Measurement
 from bench.scenarios import CEILING, SCENARIOS, SetupContext, Workload
@@ -78,6 +79,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "collapsed stacks and a summary go next to the JSON",
     )
     parser.add_argument("--native", action="store_true", help="with --profile: sample C/Cython frames too")
+    parser.add_argument(
+        "--probes",
+        default=",".join(probes.PROBES),
+        help=f"single-operation measurements before the runs, comma-separated from {', '.join(probes.PROBES)}; "
+        "'none' for none (default: all)",
+    )
+    parser.add_argument(
+        "--target-users", type=int, default=1_000_000, help="ids in the target_users probe's file (1000000)"
+    )
+    parser.add_argument("--photos", type=int, default=10, help="photos in the edit_photo probe; medians (10)")
+    parser.add_argument(
+        "--fresh-users",
+        type=int,
+        default=30_000,
+        help="people made for the UseInvite scenarios, split between the in-flight slots (30000)",
+    )
     parser.add_argument("--keep-workdir", action="store_true", help="keep the temporary database and server log")
     args = parser.parse_args(argv)
     names = [name.strip() for name in args.scenarios.split(",") if name.strip() and name.strip() != CEILING]
@@ -85,6 +102,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
     args.scenario_names = [CEILING, *names]
+    args.probe_names = [] if args.probes.strip() == "none" else [n.strip() for n in args.probes.split(",") if n.strip()]
+    unknown = [name for name in args.probe_names if name not in probes.PROBES]
+    if unknown:
+        parser.error(f"unknown probe(s) {', '.join(unknown)}; known: {', '.join(probes.PROBES)}")
+    if args.fresh_users < args.in_flight:
+        parser.error("--fresh-users must be at least --in-flight")
     args.server_env_map = {}
     for item in args.server_env:
         name, equals, value = item.partition("=")
@@ -145,6 +168,7 @@ async def measure(
     name: str,
     workload: Workload,
     run: int,
+    answered: Counter[str],
     profile_to: Path | None = None,
 ) -> Measurement:
     start_at = time.monotonic() + START_DELAY_S
@@ -165,6 +189,8 @@ async def measure(
     await sleep_until(measure_until)
     wall1, server1, clients1, machine1 = time.monotonic(), server.cpu_seconds(), pool.cpu_seconds(), psutil.cpu_times()
     results = await pool.collect(within_s=args.call_timeout + 30)
+    for result in results:
+        answered.update(result.answered)
     for tool, process in (("py-spy", sampler), ("perf", perf)):
         if process is not None:
             _, errors = await process.communicate()
@@ -194,12 +220,16 @@ def describe(m: Measurement) -> str:
 
 
 async def profile_scenarios(
-    args: argparse.Namespace, server: BenchServer, pool: ClientPool, workloads: dict[str, Workload]
+    args: argparse.Namespace,
+    server: BenchServer,
+    pool: ClientPool,
+    workloads: dict[str, Workload],
+    answered: dict[str, Counter[str]],
 ) -> None:
     for name in args.scenario_names:
         await asyncio.sleep(args.pause)
         stacks = args.profile_stem.with_name(f"{args.profile_stem.name}-{name}.stacks")
-        measurement = await measure(args, server, pool, name, workloads[name], 0, profile_to=stacks)
+        measurement = await measure(args, server, pool, name, workloads[name], 0, answered[name], profile_to=stacks)
         log(f"profiled (not reported): {describe(measurement)}")
         text = [describe(measurement), ""]
         perf_data = stacks.with_suffix(".perf.data")
@@ -222,32 +252,59 @@ async def bench(args: argparse.Namespace, workdir: Path) -> tuple[list[Measureme
         extra_env=args.server_env_map,
     )
     measurements: list[Measurement] = []
+    extra: dict[str, Any] = {"checks": {}, "probes": {}}
     try:
         log(f"starting the server on {server.address} ({'sqlite' if is_sqlite(database) else 'postgresql'})")
         await server.start()
         log(f"server pid {server.pid} is serving; setting up scenarios")
         workloads: dict[str, Workload] = {}
+        answered: dict[str, Counter[str]] = {name: Counter() for name in args.scenario_names}
         async with grpc.aio.insecure_channel(server.address) as channel:
-            context = SetupContext(server=server, channel=channel, clients=args.clients, in_flight=args.in_flight)
+            measurements_each = args.runs + (1 if args.profile else 0)
+            context = SetupContext(
+                server=server,
+                channel=channel,
+                clients=args.clients,
+                in_flight=args.in_flight,
+                workdir=workdir,
+                seconds_per_scenario=(START_DELAY_S + args.warmup + args.duration) * measurements_each,
+                fresh_users=args.fresh_users,
+            )
             for name in args.scenario_names:
+                started = time.monotonic()
                 workloads[name] = await SCENARIOS[name].setup(context)
-        log(f"starting {args.clients} client processes")
-        async with ClientPool(server.address, args.clients) as pool:
-            for run in range(1, args.runs + 1):
-                for name in args.scenario_names:
-                    await asyncio.sleep(args.pause)
-                    measurement = await measure(args, server, pool, name, workloads[name], run)
-                    measurements.append(measurement)
-                    log(describe(measurement))
-            if args.profile:
-                await profile_scenarios(args, server, pool, workloads)
+                log(f"set up {name} ({time.monotonic() - started:.1f} s)")
+            if args.probe_names:
+                log(f"single operations on the idle server: {', '.join(args.probe_names)}")
+                extra["probes"] = await probes.run(
+                    context, args.probe_names, target_ids=args.target_users, photos=args.photos
+                )
+                for name, result in extra["probes"].items():
+                    log(f"{name}: " + ", ".join(f"{k} {v:.2f}" for k, v in result.items() if isinstance(v, float)))
+            log(f"starting {args.clients} client processes")
+            async with ClientPool(server.address, args.clients) as pool:
+                for run in range(1, args.runs + 1):
+                    for name in args.scenario_names:
+                        await asyncio.sleep(args.pause)
+                        measurement = await measure(args, server, pool, name, workloads[name], run, answered[name])
+                        measurements.append(measurement)
+                        log(describe(measurement))
+                if args.profile:
+                    await profile_scenarios(args, server, pool, workloads, answered)
+            for name in args.scenario_names:
+                verify = SCENARIOS[name].verify
+                if verify is not None:
+                    check = await verify(context, workloads[name], answered[name])
+                    extra["checks"][name] = {"ok": check.ok, "text": check.text, "answered": dict(answered[name])}
+                    log(f"check {name}: {'ok' if check.ok else 'FAILED'}: {check.text}")
     finally:
         exit_code = await server.stop()
         problems, first = server.log_problems()
         log(f"server stopped, exit code {exit_code}; {problems} error line(s) in its log")
         for line in first[:5]:
             log(f"  server log: {line}")
-    return measurements, {"exit_code": exit_code, "problem_lines": problems, "first_problems": first}
+    extra["server"] = {"exit_code": exit_code, "problem_lines": problems, "first_problems": first}
+    return measurements, extra
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -256,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"bench-{started.strftime('%Y%m%d-%H%M%S')}"
     args.profile_stem = stem
+    args.load_before = os.getloadavg()
     if args.profile:
         profile.py_spy()  # fail early when py-spy is missing
     workdir = Path(tempfile.mkdtemp(prefix="communities-bench-"))
@@ -263,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.revision:
             args.revision_commit = export_revision(args.revision, workdir / "source")
             log(f"server from revision {args.revision} ({args.revision_commit[:12]})")
-        measurements, server_info = asyncio.run(bench(args, workdir))
+        measurements, extra = asyncio.run(bench(args, workdir))
     except KeyboardInterrupt:
         log("interrupted; everything this bench started is stopped")
         return 130
@@ -282,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
         "revision": args.revision_commit if args.revision else git_revision(),
         "server_from": f"git archive {args.revision}" if args.revision else "working tree",
         "scenarios": {name: SCENARIOS[name].description for name in args.scenario_names},
+        "probes": args.probe_names,
+        "fresh_users": args.fresh_users,
         "runs": args.runs,
         "duration_s": args.duration,
         "warmup_s": args.warmup,
@@ -295,7 +355,10 @@ def main(argv: list[str] | None = None) -> int:
         "grpcio": grpc.__version__,
         "platform": platform.platform(),
     }
-    doc = report.document(meta, measurements, server_info)
+    load_before, load_after = args.load_before, os.getloadavg()
+    meta["load_average"] = {"before": load_before, "after": load_after}
+    server_info = extra["server"]
+    doc = report.document(meta, measurements, server_info, checks=extra["checks"], probes=extra["probes"])
     json_path, md_path = stem.with_suffix(".json"), stem.with_suffix(".md")
     plot_path = args.plot or stem.with_suffix(".png")
     json_path.write_text(json.dumps(doc, indent=2) + "\n")
@@ -304,7 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     report.plot(doc, plot_path)
     print(table)
     log(f"wrote {json_path}, {md_path}, {plot_path}")
-    return 0 if server_info["exit_code"] == 0 and not server_info["problem_lines"] else 1
+    checks_ok = all(check["ok"] for check in extra["checks"].values())
+    return 0 if server_info["exit_code"] == 0 and not server_info["problem_lines"] and checks_ok else 1
 
 
 if __name__ == "__main__":

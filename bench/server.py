@@ -132,7 +132,7 @@ class BenchServer:
         _, err = await process.communicate()
         if process.returncode != 0:
             raise ServerFailed(f"bench.bulk_users exited {process.returncode}: {err.decode().strip()}")
-        made = out.read_text().split("\n")
+        made = (await asyncio.to_thread(out.read_text)).split("\n")
         return [line for line in made if line]
 
     # -------------------------------------------------------------------------------------------- lifecycle

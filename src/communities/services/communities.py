@@ -56,8 +56,7 @@ def settings_view(community: repo.CommunityRecord) -> SettingsView:
 
 
 async def get_communities(app: App, principal: Principal) -> list[CommunityView]:
-    async with app.db.unit_of_work(write=False) as uow:
-        memberships = await repo.memberships_of(uow, principal.id)
+    memberships = await repo.memberships_of(app.db, principal.id)
     return [view(membership) for membership in memberships]
 
 

@@ -205,9 +205,9 @@ async def membership(uow: UnitOfWork, community_id: int, user_id: int) -> Member
     return _membership(row, tuple(Role(id=r.id, permissions=r.permissions, priority=r.priority) for r in held), user_id)
 
 
-async def memberships_of(uow: UnitOfWork, user_id: int) -> list[Membership]:
-    """Every community the user is in, oldest membership first."""
-    rows = (await uow.execute(_MEMBERSHIPS_OF, {"user_id": user_id})).all()
+async def memberships_of(db: Database, user_id: int) -> list[Membership]:
+    """Every community the user is in, oldest membership first. One statement: consistent on its own."""
+    rows = await db.read(_MEMBERSHIPS_OF, {"user_id": user_id})
     result: list[Membership] = []
     for index, row in enumerate(rows):
         if index and rows[index - 1].id == row.id:
