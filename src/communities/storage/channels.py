@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Row
 
 from communities.domain.permissions import Override
-from communities.storage.database import UnitOfWork, dialect_insert
+from communities.storage.database import Prepared, UnitOfWork, dialect_insert
 from communities.storage.tables import channel_overrides, channels, communities
 
 
@@ -76,8 +76,11 @@ async def insert_channel(
     )
 
 
+_GET_CHANNEL = Prepared(select(*_COLUMNS).where(channels.c.id == bindparam("channel_id")))
+
+
 async def get_channel(uow: UnitOfWork, channel_id: int) -> ChannelRecord | None:
-    row = (await uow.execute(select(*_COLUMNS).where(channels.c.id == channel_id))).first()
+    row = (await uow.execute(_GET_CHANNEL, {"channel_id": channel_id})).first()
     return _channel(row) if row else None
 
 
@@ -128,12 +131,15 @@ async def delete_channel(uow: UnitOfWork, channel: ChannelRecord) -> bool:
 # ------------------------------------------------------------------------------------------------ overrides
 
 
-async def overrides_of(uow: UnitOfWork, channel_id: int) -> dict[int, Override]:
-    rows = await uow.execute(
-        select(channel_overrides.c.target_id, channel_overrides.c.allow, channel_overrides.c.deny).where(
-            channel_overrides.c.channel_id == channel_id
-        )
+_OVERRIDES_OF = Prepared(
+    select(channel_overrides.c.target_id, channel_overrides.c.allow, channel_overrides.c.deny).where(
+        channel_overrides.c.channel_id == bindparam("channel_id")
     )
+)
+
+
+async def overrides_of(uow: UnitOfWork, channel_id: int) -> dict[int, Override]:
+    rows = await uow.execute(_OVERRIDES_OF, {"channel_id": channel_id})
     return {row.target_id: Override(allow=row.allow, deny=row.deny) for row in rows}
 
 

@@ -93,11 +93,17 @@ async def _role_ids(uow: UnitOfWork, codes: Sequence[str]) -> dict[str, tuple[in
     return {code: tuple(ids) for code, ids in result.items()}
 
 
+_GET_INVITE = Prepared(select(invites).where(invites.c.code == bindparam("code")))
+_ROLE_IDS_OF_INVITE = Prepared(
+    select(invite_roles.c.role_id).where(invite_roles.c.code == bindparam("code")).order_by(invite_roles.c.role_id)
+)
+
+
 async def get_invite(uow: UnitOfWork, code: str) -> InviteRecord | None:
-    row = (await uow.execute(select(invites).where(invites.c.code == code))).first()
+    row = (await uow.execute(_GET_INVITE, {"code": code})).first()
     if row is None:
         return None
-    return _invite(row, (await _role_ids(uow, [code])).get(code, ()))
+    return _invite(row, tuple((await uow.execute(_ROLE_IDS_OF_INVITE, {"code": code})).scalars()))
 
 
 async def granted_roles(uow: UnitOfWork, role_ids: Sequence[int]) -> list[GrantedRole]:
@@ -215,22 +221,26 @@ async def find_reusable(
     return None
 
 
+_CONSUME_USE = Prepared(
+    update(invites)
+    .where(
+        invites.c.code == bindparam("invite_code"),  # not "code": SQLAlchemy keeps column names for SET values
+        invites.c.active,
+        or_(invites.c.expires_at.is_(None), invites.c.expires_at > bindparam("now_ms")),
+        or_(invites.c.max_uses == 0, invites.c.uses < invites.c.max_uses),
+    )
+    .values(
+        uses=invites.c.uses + 1,
+        # The last use retires the invite from the active list in the same statement.
+        active=case((and_(invites.c.max_uses > 0, invites.c.uses + 1 >= invites.c.max_uses), False), else_=True),
+    )
+    .returning(invites.c.community_id, invites.c.active)
+)
+
+
 async def consume_use(uow: UnitOfWork, code: str, now_ms: int) -> bool:
     """Counts one use if the invite is still usable at this instant; retires it when that was the last use."""
-    last_use = and_(invites.c.max_uses > 0, invites.c.uses + 1 >= invites.c.max_uses)
-    row = (
-        await uow.execute(
-            update(invites)
-            .where(
-                invites.c.code == code,
-                invites.c.active,
-                or_(invites.c.expires_at.is_(None), invites.c.expires_at > now_ms),
-                or_(invites.c.max_uses == 0, invites.c.uses < invites.c.max_uses),
-            )
-            .values(uses=invites.c.uses + 1, active=case((last_use, False), else_=True))
-            .returning(invites.c.community_id, invites.c.active)
-        )
-    ).first()
+    row = (await uow.execute(_CONSUME_USE, {"invite_code": code, "now_ms": now_ms})).first()
     if row is None:
         return False
     if not row.active:
@@ -282,13 +292,15 @@ async def list_invites(
 # --------------------------------------------------------------------------------------------- target users
 
 
+_IS_TARGET = Prepared(
+    select(invite_targets.c.user_id).where(
+        invite_targets.c.code == bindparam("code"), invite_targets.c.user_id == bindparam("user_id")
+    )
+)
+
+
 async def is_target(uow: UnitOfWork, code: str, user_id: int) -> bool:
-    row = (
-        await uow.execute(
-            select(invite_targets.c.user_id).where(invite_targets.c.code == code, invite_targets.c.user_id == user_id)
-        )
-    ).first()
-    return row is not None
+    return (await uow.execute(_IS_TARGET, {"code": code, "user_id": user_id})).first() is not None
 
 
 async def start_job(uow: UnitOfWork, code: str, job_id: int, total: int, now_ms: int) -> None:

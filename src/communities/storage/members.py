@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 
-from communities.storage.database import UnitOfWork, dialect_insert
+from communities.storage.database import Prepared, UnitOfWork, dialect_insert
 from communities.storage.repository import release_membership_slots
 from communities.storage.tables import bans, member_roles, members
 
@@ -195,15 +195,18 @@ async def upsert_ban(
     )
 
 
+_BANNED = Prepared(
+    select(bans.c.user_id).where(
+        bans.c.community_id == bindparam("community_id"),
+        bans.c.user_id == bindparam("user_id"),
+        or_(bans.c.until_ms.is_(None), bans.c.until_ms > bindparam("now_ms")),
+    )
+)
+
+
 async def is_banned(uow: UnitOfWork, community_id: int, user_id: int, now_ms: int) -> bool:
-    row = (
-        await uow.execute(
-            select(bans.c.user_id).where(
-                bans.c.community_id == community_id, bans.c.user_id == user_id, _active(now_ms)
-            )
-        )
-    ).first()
-    return row is not None
+    params = {"community_id": community_id, "user_id": user_id, "now_ms": now_ms}
+    return (await uow.execute(_BANNED, params)).first() is not None
 
 
 async def list_bans(

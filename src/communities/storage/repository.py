@@ -79,13 +79,16 @@ async def delete_user_tokens(uow: UnitOfWork, user_id: int) -> int:
     return (await uow.execute(delete(tokens).where(tokens.c.user_id == user_id))).rowcount
 
 
+_CLAIM_MEMBERSHIP_SLOT = Prepared(
+    update(users)
+    .where(users.c.id == bindparam("user_id"), or_(users.c.bot, users.c.community_count < bindparam("limit")))
+    .values(community_count=users.c.community_count + 1)
+)
+
+
 async def claim_membership_slot(uow: UnitOfWork, user_id: int, limit: int) -> bool:
     """Count one more membership for the user unless a person is at `limit` (bots have none). Atomic."""
-    result = await uow.execute(
-        update(users)
-        .where(users.c.id == user_id, or_(users.c.bot, users.c.community_count < limit))
-        .values(community_count=users.c.community_count + 1)
-    )
+    result = await uow.execute(_CLAIM_MEMBERSHIP_SLOT, {"user_id": user_id, "limit": limit})
     return result.rowcount == 1
 
 
