@@ -365,10 +365,12 @@ def plot(doc: dict[str, Any], path: Path) -> None:
                 axes.hlines(level, position - 0.42, position + 0.42, color="#c0392b", linestyle="--", linewidth=1.2,
                             label="goal (share of the ceiling)" if name == next(n for n in names if n in GOALS)
                             else "_goal")  # fmt: skip
-                axes.annotate(f"goal {GOALS[name]:.0%}", (position - 0.42, level), ha="left", va="bottom",
-                              xytext=(0, 1), textcoords="offset points", color="#c0392b", fontsize=7)  # fmt: skip
         axes.legend(loc="upper right", fontsize=8)
-    axes.set_xticks(list(positions), [summary[name]["label"].replace(" (", "\n(") for name in names], fontsize=8)
+    labels = [
+        summary[name]["label"].replace(" (", "\n(") + (f"\ngoal >= {GOALS[name]:.0%}" if name in GOALS else "")
+        for name in names
+    ]
+    axes.set_xticks(list(positions), labels, fontsize=8)
     axes.set_ylabel("calls per server CPU-second")
     axes.set_ylim(0, max(max(summary[n]["calls_per_server_cpu_s_per_run"]) for n in names) * 1.15)
     axes.set_title(
