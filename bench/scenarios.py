@@ -385,6 +385,7 @@ def request_get_channels(workload: Workload, slot: int, seq: int) -> Message:
 USE_INVITE_MAX_RATE = 800  # calls/s assumed when sizing data; well above what 2 shared cores do
 CONTENDED_MAX_USES = 100
 INVITES_MAX = 990  # active invites per community (the server allows 1,000)
+MAX_ROUNDS = 90  # communities a person of the pool joins in use_invite_unlimited (a person may be in 100)
 _slot_calls: Counter[tuple[str, int]] = Counter()  # (scenario, slot) -> calls made, in this client process
 
 
@@ -439,6 +440,8 @@ async def setup_use_invite_unlimited(ctx: SetupContext) -> Workload:
     owner = await ctx.principal("bench unlimited inviter", bot=True)
     budget = USE_INVITE_MAX_RATE * ctx.seconds_per_scenario
     rounds = max(1, math.ceil(1.5 * budget / len(people)))
+    if rounds > MAX_ROUNDS:
+        raise SetupError(f"{len(people):,} fresh people would each join {rounds} communities: raise --fresh-users")
     codes, community_ids = [], []
     for number in range(rounds):
         community_id, channel_id = await community_with_channel(ctx, owner, f"bench open {number}")
