@@ -44,6 +44,11 @@ DEFAULT_PERMISSIONS = (
 ).value
 
 
+# Plain ints of the flags the computation tests (IntFlag arithmetic allocates enum members: far slower).
+_ADMINISTRATOR = Permission.ADMINISTRATOR.value
+_VIEW_CHANNEL = Permission.VIEW_CHANNEL.value
+
+
 def unknown_bits(mask: int) -> int:
     """Bits of `mask` that are no permission flag (callers reject them)."""
     return mask & ~ALL_PERMISSIONS
@@ -87,15 +92,17 @@ def community_permissions(member: MemberContext) -> int:
     permissions = member.default_permissions
     for role in member.roles:
         permissions |= role.permissions
-    if permissions & Permission.ADMINISTRATOR:
+    if permissions & _ADMINISTRATOR:
         return ALL_PERMISSIONS
     return permissions & ALL_PERMISSIONS
 
 
-def channel_permissions(member: MemberContext, overrides: Mapping[int, Override]) -> int:
-    """Step 2: apply the channel's overrides (keyed by role id; the community id is @everyone)."""
-    base = community_permissions(member)
-    if base & Permission.ADMINISTRATOR:
+def channel_permissions(member: MemberContext, overrides: Mapping[int, Override], base: int | None = None) -> int:
+    """Step 2: apply the channel's overrides (keyed by role id; the community id is @everyone). `base` is
+    community_permissions(member), when the caller already has it (one member, many channels)."""
+    if base is None:
+        base = community_permissions(member)
+    if base & _ADMINISTRATOR:
         return ALL_PERMISSIONS
     permissions = base
     everyone = overrides.get(member.community_id)
@@ -110,7 +117,7 @@ def channel_permissions(member: MemberContext, overrides: Mapping[int, Override]
             deny |= override.deny
     permissions &= ~deny
     permissions |= allow
-    if not permissions & Permission.VIEW_CHANNEL:
+    if not permissions & _VIEW_CHANNEL:
         return 0
     return permissions & ALL_PERMISSIONS
 

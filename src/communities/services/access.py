@@ -63,10 +63,14 @@ class ChannelAccess:
         return self.membership.member
 
 
-async def require_channel(uow: UnitOfWork, channel_id: int, principal: Principal) -> ChannelAccess:
-    """A channel the caller can view; otherwise NOT_FOUND / UNKNOWN_CHANNEL, whether it exists or not."""
+async def require_channel(
+    uow: UnitOfWork, channel_id: int, principal: Principal, membership: repo.Membership | None = None
+) -> ChannelAccess:
+    """A channel the caller can view; otherwise NOT_FOUND / UNKNOWN_CHANNEL, whether it exists or not.
+    `membership`: the caller's, when already loaded (used only if the channel is in that community)."""
     channel = await channels_repo.get_channel(uow, channel_id) if channel_id else None
-    membership = await repo.membership(uow, channel.community_id, principal.id) if channel else None
+    if channel is not None and (membership is None or membership.community.id != channel.community_id):
+        membership = await repo.membership(uow, channel.community_id, principal.id)
     if channel is None or membership is None:
         raise NotFound.of("CHANNEL")
     overrides = await channels_repo.overrides_of(uow, channel.id)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from communities.domain import validation
 from communities.domain.channels import ChannelType
 from communities.domain.errors import FailedPrecondition, InvalidArgument, LimitReached, NotFound
-from communities.domain.permissions import Override, Permission, channel_permissions
+from communities.domain.permissions import Override, Permission, channel_permissions, community_permissions
 from communities.services.access import (
     ChannelAccess,
     require_channel,
@@ -63,11 +63,14 @@ async def get_channels(app: App, principal: Principal, community_id: int) -> lis
     async with app.db.unit_of_work(write=False) as uow:
         membership = await require_membership(uow, community_id, principal)
         channels = await channels_repo.channels_of(uow, community_id)
-        overrides = await channels_repo.overrides_in_community(uow, community_id)
+        overrides = await channels_repo.overrides_for_member(uow, community_id, principal.id)
+    member = membership.member
+    base = community_permissions(member)
+    no_overrides: dict = {}
     views = []
     for channel in channels:
-        permissions = channel_permissions(membership.member, overrides.get(channel.id, {}))
-        if permissions & Permission.VIEW_CHANNEL:
+        permissions = channel_permissions(member, overrides.get(channel.id, no_overrides), base)
+        if permissions:  # 0 exactly when VIEW_CHANNEL is missing
             views.append(ChannelView(channel, permissions))
     return views
 

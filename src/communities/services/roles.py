@@ -161,7 +161,7 @@ async def explain_permissions(
         overrides = None
         if channel_id is not None:
             # The caller must be able to see the channel it asks about.
-            access = await require_channel(uow, channel_id, principal)
+            access = await require_channel(uow, channel_id, principal, membership)
             if access.channel.community_id != community_id:
                 raise NotFound.of("CHANNEL")
             overrides = access.overrides

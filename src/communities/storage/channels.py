@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Row
 
 from communities.domain.permissions import Override
 from communities.storage.database import Prepared, UnitOfWork, dialect_insert
-from communities.storage.tables import channel_overrides, channels, communities
+from communities.storage.tables import channel_overrides, channels, communities, member_roles
 
 
 @dataclass(frozen=True)
@@ -89,10 +89,15 @@ async def channel_in_community(uow: UnitOfWork, community_id: int, channel_id: i
     return channel if channel is not None and channel.community_id == community_id else None
 
 
+_CHANNELS_OF = Prepared(
+    select(*_COLUMNS)
+    .where(channels.c.community_id == bindparam("community_id"))
+    .order_by(channels.c.position, channels.c.id)
+)
+
+
 async def channels_of(uow: UnitOfWork, community_id: int) -> list[ChannelRecord]:
-    rows = await uow.execute(
-        select(*_COLUMNS).where(channels.c.community_id == community_id).order_by(channels.c.position, channels.c.id)
-    )
+    rows = await uow.execute(_CHANNELS_OF, {"community_id": community_id})
     return [_channel(row) for row in rows]
 
 
@@ -143,18 +148,33 @@ async def overrides_of(uow: UnitOfWork, channel_id: int) -> dict[int, Override]:
     return {row.target_id: Override(allow=row.allow, deny=row.deny) for row in rows}
 
 
-async def overrides_in_community(uow: UnitOfWork, community_id: int) -> dict[int, dict[int, Override]]:
-    """Every override of every channel of a community: channel id -> target id -> override."""
-    rows = await uow.execute(
-        select(
-            channel_overrides.c.channel_id,
-            channel_overrides.c.target_id,
-            channel_overrides.c.allow,
-            channel_overrides.c.deny,
-        )
-        .join(channels, channels.c.id == channel_overrides.c.channel_id)
-        .where(channels.c.community_id == community_id)
+_OVERRIDES_FOR_MEMBER = Prepared(
+    select(
+        channel_overrides.c.channel_id,
+        channel_overrides.c.target_id,
+        channel_overrides.c.allow,
+        channel_overrides.c.deny,
     )
+    .join(channels, channels.c.id == channel_overrides.c.channel_id)
+    .where(
+        channels.c.community_id == bindparam("community_id"),
+        or_(
+            channel_overrides.c.target_id == bindparam("community_id"),
+            channel_overrides.c.target_id.in_(
+                select(member_roles.c.role_id).where(
+                    member_roles.c.community_id == bindparam("community_id"),
+                    member_roles.c.user_id == bindparam("user_id"),
+                )
+            ),
+        ),
+    )
+)
+
+
+async def overrides_for_member(uow: UnitOfWork, community_id: int, user_id: int) -> dict[int, dict[int, Override]]:
+    """The overrides in a community that can apply to one member (everyone's, and its roles'), per channel:
+    channel id -> target id -> override. The others cannot change its permissions, so they are not read."""
+    rows = await uow.execute(_OVERRIDES_FOR_MEMBER, {"community_id": community_id, "user_id": user_id})
     result: dict[int, dict[int, Override]] = {}
     for row in rows:
         result.setdefault(row.channel_id, {})[row.target_id] = Override(allow=row.allow, deny=row.deny)

@@ -98,9 +98,19 @@ class Prepared:
     0.4 ms of the 0.5 ms a small query costs through it). On PostgreSQL it runs through SQLAlchemy as usual.
     """
 
-    def __init__(self, statement: Executable):
+    def __init__(self, statement: Executable, *, postgresql: Executable | None = None):
+        """`postgresql`: the PostgreSQL form where the two differ (dialect-specific INSERT ... ON CONFLICT)."""
         self.statement = statement
+        self.postgresql = statement if postgresql is None else postgresql
         self._sqlite: _CompiledForSqlite | None = None
+
+    @classmethod
+    def insert_or_ignore(cls, table, index_elements: list, **values) -> Prepared:
+        """INSERT ... ON CONFLICT (index_elements) DO NOTHING, for both databases."""
+        return cls(
+            sqlite.insert(table).values(**values).on_conflict_do_nothing(index_elements=index_elements),
+            postgresql=postgresql.insert(table).values(**values).on_conflict_do_nothing(index_elements=index_elements),
+        )
 
     def for_sqlite(self, dialect) -> _CompiledForSqlite:
         if self._sqlite is None:
@@ -248,11 +258,11 @@ class _AsyncUnitOfWork(UnitOfWork):
 
     async def execute(self, statement, params: Any = None):
         if isinstance(statement, Prepared):
-            statement = statement.statement
+            statement = statement.postgresql
         return await self._connection.execute(statement, params)
 
     async def execute_many(self, statement: Prepared, rows: list[dict[str, Any]]) -> None:
-        await self._connection.execute(statement.statement, rows)
+        await self._connection.execute(statement.postgresql, rows)
 
     @property
     def dialect(self) -> str:

@@ -88,12 +88,19 @@ async def insert_member(
     uow: UnitOfWork, community_id: int, user_id: int, now_ms: int, invite_code: str | None = None
 ) -> bool:
     """Adds the membership unless it exists (ON CONFLICT DO NOTHING). True if it was added."""
-    statement = (
-        dialect_insert(uow, members)
-        .values(community_id=community_id, user_id=user_id, joined_at=now_ms, invite_code=invite_code, muted=False)
-        .on_conflict_do_nothing(index_elements=[members.c.community_id, members.c.user_id])
-    )
-    return (await uow.execute(statement)).rowcount == 1
+    params = {"community_id": community_id, "user_id": user_id, "joined_at": now_ms, "invite_code": invite_code}
+    return (await uow.execute(_INSERT_MEMBER, params)).rowcount == 1
+
+
+_INSERT_MEMBER = Prepared.insert_or_ignore(
+    members,
+    [members.c.community_id, members.c.user_id],
+    community_id=bindparam("community_id"),
+    user_id=bindparam("user_id"),
+    joined_at=bindparam("joined_at"),
+    invite_code=bindparam("invite_code"),
+    muted=False,
+)
 
 
 async def delete_member(uow: UnitOfWork, community_id: int, user_id: int) -> bool:
