@@ -6,14 +6,20 @@ import argparse
 import asyncio
 import json
 import logging
+import os
+import random
+import secrets
 import sys
 
 from communities.config import Settings
 from communities.domain.errors import DomainError
 from communities.domain.snowflake import MAX_WORKER, SnowflakeGenerator
 
-# The operator CLI mints ids (new users) while servers run; it uses the last worker id, which servers must not.
-CLI_WORKER_ID = MAX_WORKER
+# Servers use worker ids 0..MAX_SERVER_WORKER; operator commands (which mint ids for new users while servers run)
+# lease one of the rest for as long as they run, so two of them at once never mint the same id either.
+CLI_WORKER_IDS = range(1000, MAX_WORKER + 1)
+MAX_SERVER_WORKER = CLI_WORKER_IDS.start - 1
+CLI_LEASE_MS = 60_000
 
 
 def _run(coroutine):
@@ -37,23 +43,45 @@ async def _with_app(settings: Settings, action):
     from communities.media.blobstore import LocalBlobStore
     from communities.server import prepare_database
     from communities.services.context import App
+    from communities.storage import workers
     from communities.storage.database import Database
 
     await prepare_database(settings)
     db = Database.open(settings.database, pool_size=1)
+    instance = f"cli:{os.getpid()}:{secrets.token_hex(4)}"
     try:
-        blobs = LocalBlobStore(settings.media_dir)
-        return await action(App(db=db, ids=SnowflakeGenerator(CLI_WORKER_ID), blobs=blobs))
+        worker_id = await _lease_cli_worker(db, instance)
+        try:
+            blobs = LocalBlobStore(settings.media_dir)
+            return await action(App(db=db, ids=SnowflakeGenerator(worker_id), blobs=blobs))
+        finally:
+            async with db.unit_of_work(write=True) as uow:
+                await workers.release(uow, worker_id, instance)
     finally:
         await db.close()
+
+
+async def _lease_cli_worker(db, instance: str) -> int:
+    from communities.services.context import wall_clock_ms
+    from communities.storage import workers
+
+    for _ in range(50):
+        candidates = list(CLI_WORKER_IDS)
+        random.shuffle(candidates)
+        for worker_id in candidates:
+            async with db.unit_of_work(write=True) as uow:
+                if await workers.claim(uow, worker_id, instance, wall_clock_ms(), CLI_LEASE_MS):
+                    return worker_id
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"all {len(CLI_WORKER_IDS)} operator worker ids are in use; try again")
 
 
 def cmd_serve(args) -> int:
     from communities.server import serve
 
     settings = _settings(args)
-    if not 0 <= settings.worker_id < CLI_WORKER_ID:
-        print(f"worker id must be within 0..{CLI_WORKER_ID - 1}", file=sys.stderr)
+    if not 0 <= settings.worker_id <= MAX_SERVER_WORKER:
+        print(f"worker id must be within 0..{MAX_SERVER_WORKER}", file=sys.stderr)
         return 2
     _run(serve(settings))
     return 0
@@ -128,7 +156,7 @@ def parser() -> argparse.ArgumentParser:
         "--worker-id",
         dest="worker_id",
         type=int,
-        help=f"snowflake worker id, unique per server sharing a database, 0..{CLI_WORKER_ID - 1} "
+        help=f"snowflake worker id, unique per server sharing a database, 0..{MAX_SERVER_WORKER} "
         "(env COMMUNITIES_WORKER_ID; default 0)",
     )
     serve.add_argument(

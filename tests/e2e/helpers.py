@@ -19,6 +19,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from communities.cli import CLI_WORKER_IDS
 from communities.domain import snowflake
 from tests.support.postgres import free_port
 
@@ -43,8 +44,8 @@ SETTINGS_ENV = (
 GRPCURL_STATUS_OFFSET = 64
 UNAUTHENTICATED_EXIT = GRPCURL_STATUS_OFFSET + grpc.StatusCode.UNAUTHENTICATED.value[0]
 
-# The worker id in the snowflakes the operator CLI mints (servers use 0..1022).
-CLI_WORKER = snowflake.MAX_WORKER
+# The worker ids the operator CLI leases for the snowflakes it mints (servers use the ones below).
+CLI_WORKERS = CLI_WORKER_IDS
 
 TOKEN_RE = re.compile(r"cmt_[A-Za-z0-9_-]{20,}")
 SNOWFLAKE_RE = re.compile(r"[1-9][0-9]{14,19}")
