@@ -23,7 +23,7 @@ from communities.storage.channels import ChannelRecord
 from communities.storage.database import UnitOfWork
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ChannelView:
     channel: ChannelRecord
     permissions: int  # the caller's

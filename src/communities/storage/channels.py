@@ -12,7 +12,7 @@ from communities.storage.database import Prepared, UnitOfWork, dialect_insert
 from communities.storage.tables import channel_overrides, channels, communities, member_roles
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # built per channel on hot paths: plain slots are cheapest
 class ChannelRecord:
     id: int
     community_id: int

@@ -133,7 +133,7 @@ def _result_converter(column_type, dialect):
     from communities.storage.tables import Snowflake
 
     if isinstance(column_type, Snowflake):
-        return _unsigned
+        return _unsigned if column_type.client_chosen else None
     if isinstance(column_type, Boolean):
         return bool
     return column_type.result_processor(dialect, None)

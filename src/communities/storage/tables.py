@@ -26,10 +26,18 @@ _WRAP = 1 << 64
 
 
 class Snowflake(TypeDecorator):
-    """An unsigned 64-bit id in a signed BIGINT column."""
+    """An unsigned 64-bit id in a signed BIGINT column.
+
+    `client_chosen`: the column holds ids a client picked (any fixed64). Everywhere else the ids were minted by
+    this service, which stay below 2**63 until about 2095, so reading them back needs no conversion; the
+    prepared-statement fast path skips it there (SQLAlchemy's own path always converts)."""
 
     impl = BigInteger
     cache_ok = True
+
+    def __init__(self, client_chosen: bool = False):
+        super().__init__()
+        self.client_chosen = client_chosen
 
     def process_bind_param(self, value, dialect):
         if value is None:
@@ -244,14 +252,15 @@ invite_targets = Table(
     "invite_targets",
     metadata,
     Column("code", String(32), ForeignKey("invites.code", ondelete="CASCADE"), primary_key=True),
-    Column("user_id", Snowflake, primary_key=True, autoincrement=False),
+    # Any fixed64 from a target users file (a player may register later).
+    Column("user_id", Snowflake(client_chosen=True), primary_key=True, autoincrement=False),
 )
 
 upload_parts = Table(
     "upload_parts",
     metadata,
     Column("uploader_id", Snowflake, primary_key=True, autoincrement=False),
-    Column("upload_id", Snowflake, primary_key=True, autoincrement=False),
+    Column("upload_id", Snowflake(client_chosen=True), primary_key=True, autoincrement=False),
     Column("part", Integer, primary_key=True, autoincrement=False),
     Column("data", LargeBinary, nullable=False),
     Column("size", Integer, nullable=False),
