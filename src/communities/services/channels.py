@@ -60,11 +60,25 @@ async def _require_parent(uow: UnitOfWork, community_id: int, parent_id: int, pr
 
 
 async def get_channels(app: App, principal: Principal, community_id: int) -> list[ChannelView]:
+    """Channels the caller can view. What it sees depends only on the community's channels and overrides (their
+    version number changes with each of their changes) and on the caller's standing (owner, default
+    permissions, its roles and their bits), so the answer is kept per such key and reused while nothing of it
+    changes: each server's copy stays right because the version is read from the database on every call."""
     async with app.db.unit_of_work(write=False) as uow:
         membership = await require_membership(uow, community_id, principal)
+        member = membership.member
+        key = (
+            community_id,
+            membership.community.channels_version,
+            member.is_owner,
+            member.default_permissions,
+            tuple(sorted((role.id, role.permissions) for role in member.roles)),
+        )
+        views = app.channel_lists.get(key)
+        if views is not None:
+            return views
         channels = await channels_repo.channels_of(uow, community_id)
         overrides = await channels_repo.overrides_for_member(uow, community_id, principal.id)
-    member = membership.member
     base = community_permissions(member)
     no_overrides: dict = {}
     views = []
@@ -72,6 +86,7 @@ async def get_channels(app: App, principal: Principal, community_id: int) -> lis
         permissions = channel_permissions(member, overrides.get(channel.id, no_overrides), base)
         if permissions:  # 0 exactly when VIEW_CHANNEL is missing
             views.append(ChannelView(channel, permissions))
+    app.channel_lists.put(key, views)
     return views
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -26,6 +27,28 @@ class App:
     background: set[asyncio.Task] = field(default_factory=set)
     # See services/blobs.py.
     blob_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Channel lists by (community, its channels_version, the member's standing): see services/channels.py.
+    channel_lists: BoundedCache = field(default_factory=lambda: BoundedCache(4096))
+
+
+class BoundedCache:
+    """A dict that forgets its least recently used entries beyond `size`."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._entries: OrderedDict = OrderedDict()
+
+    def get(self, key):
+        value = self._entries.get(key)
+        if value is not None:
+            self._entries.move_to_end(key)
+        return value
+
+    def put(self, key, value) -> None:
+        self._entries[key] = value
+        self._entries.move_to_end(key)
+        if len(self._entries) > self.size:
+            self._entries.popitem(last=False)
 
 
 @dataclass(frozen=True)

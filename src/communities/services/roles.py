@@ -130,7 +130,7 @@ async def edit_role(app: App, principal: Principal, community_id: int, role_id: 
 async def delete_role(app: App, principal: Principal, community_id: int, role_id: int) -> None:
     async with app.db.unit_of_work(write=True) as uow:
         await _manageable_role(uow, principal, community_id, role_id)
-        await channels_repo.delete_overrides_for_target(uow, role_id)
+        await channels_repo.delete_overrides_for_target(uow, community_id, role_id)
         await roles_repo.delete_role(uow, community_id, role_id)
 
 

@@ -43,6 +43,19 @@ def _channel(row: Row) -> ChannelRecord:
     )
 
 
+async def _bump_version(uow: UnitOfWork, community_id) -> None:
+    """Marks the community's channels as changed; `community_id` may be a scalar subquery."""
+    await uow.execute(
+        update(communities)
+        .where(communities.c.id == community_id)
+        .values(channels_version=communities.c.channels_version + 1)
+    )
+
+
+def _community_of_channel(channel_id: int):
+    return select(channels.c.community_id).where(channels.c.id == channel_id).scalar_subquery()
+
+
 async def claim_channel_slot(uow: UnitOfWork, community_id: int, limit: int) -> bool:
     result = await uow.execute(
         update(communities)
@@ -74,6 +87,7 @@ async def insert_channel(
             created_at=now_ms,
         )
     )
+    await _bump_version(uow, community_id)
 
 
 _GET_CHANNEL = Prepared(select(*_COLUMNS).where(channels.c.id == bindparam("channel_id")))
@@ -112,6 +126,7 @@ async def next_position(uow: UnitOfWork, community_id: int, parent_id: int | Non
 async def update_channel(uow: UnitOfWork, channel_id: int, **values) -> None:
     if values:
         await uow.execute(update(channels).where(channels.c.id == channel_id).values(**values))
+        await _bump_version(uow, _community_of_channel(channel_id))
 
 
 async def delete_channel(uow: UnitOfWork, channel: ChannelRecord) -> bool:
@@ -120,6 +135,7 @@ async def delete_channel(uow: UnitOfWork, channel: ChannelRecord) -> bool:
     if result.rowcount != 1:
         return False
     await uow.execute(update(channels).where(channels.c.parent_id == channel.id).values(parent_id=None))
+    await _bump_version(uow, channel.community_id)
     await uow.execute(
         update(communities)
         .where(communities.c.id == channel.community_id)
@@ -191,6 +207,7 @@ async def upsert_override(uow: UnitOfWork, channel_id: int, target_id: int, over
         set_={"allow": statement.excluded.allow, "deny": statement.excluded.deny},
     )
     await uow.execute(statement)
+    await _bump_version(uow, _community_of_channel(channel_id))
 
 
 async def copy_overrides(uow: UnitOfWork, from_channel_id: int, to_channel_id: int) -> None:
@@ -208,8 +225,12 @@ async def delete_override(uow: UnitOfWork, channel_id: int, target_id: int) -> b
             channel_overrides.c.channel_id == channel_id, channel_overrides.c.target_id == target_id
         )
     )
-    return result.rowcount == 1
+    if result.rowcount != 1:
+        return False
+    await _bump_version(uow, _community_of_channel(channel_id))
+    return True
 
 
-async def delete_overrides_for_target(uow: UnitOfWork, target_id: int) -> None:
+async def delete_overrides_for_target(uow: UnitOfWork, community_id: int, target_id: int) -> None:
     await uow.execute(delete(channel_overrides).where(channel_overrides.c.target_id == target_id))
+    await _bump_version(uow, community_id)

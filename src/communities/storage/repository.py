@@ -111,6 +111,7 @@ class CommunityRecord:
     photo_preview: bytes | None
     system_channel_id: int | None
     join_messages: bool
+    channels_version: int
 
 
 @dataclass(slots=True)  # built for every community on hot paths: plain slots are cheapest
@@ -131,6 +132,7 @@ _COMMUNITY_COLUMNS = (
     communities.c.photo_preview,
     communities.c.system_channel_id,
     communities.c.join_messages,
+    communities.c.channels_version,
 )
 
 
@@ -144,6 +146,7 @@ def _community(row: Row) -> CommunityRecord:
         photo_preview=row.photo_preview,
         system_channel_id=row.system_channel_id,
         join_messages=bool(row.join_messages),
+        channels_version=row.channels_version,
     )
 
 

@@ -99,6 +99,9 @@ communities = Table(
     Column("channel_count", Integer, nullable=False, server_default="0"),
     # Active invites (not expired, not used up), for the per-community limit; same scheme as the counters above.
     Column("invite_count", Integer, nullable=False, server_default="0"),
+    # Bumped by every change to its channels or their overrides, in the same transaction: a server may keep what
+    # it computed from them for as long as the number stays the same (see services/channels.py).
+    Column("channels_version", Integer, nullable=False, server_default="0"),
     Column("created_at", BigInteger, nullable=False),
 )
 

@@ -72,6 +72,7 @@ def upgrade() -> None:
         sa.Column("role_count", sa.Integer(), server_default="0", nullable=False),
         sa.Column("channel_count", sa.Integer(), server_default="0", nullable=False),
         sa.Column("invite_count", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("channels_version", sa.Integer(), server_default="0", nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(["owner_id"], ["users.id"], name=op.f("fk_communities_owner_id_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_communities")),
