@@ -9,7 +9,7 @@ from communities.api.calls import current_principal
 from communities.services import communities as service
 from communities.services import media as media_service
 from communities.services.context import App
-from communities.v1 import communities_pb2, communities_pb2_grpc
+from communities.v1 import communities_pb2_grpc
 
 
 class CommunitiesServicer(communities_pb2_grpc.CommunitiesServicer):
@@ -17,11 +17,7 @@ class CommunitiesServicer(communities_pb2_grpc.CommunitiesServicer):
         self.app = app
 
     async def GetCommunities(self, request, context):
-        views = await service.get_communities(self.app, current_principal())
-        return communities_pb2.CommunityList(
-            communities=[convert.community(view) for view in views],
-            community_user_info=[communities_pb2.CommunityUserInfo(community_id=view.id) for view in views],
-        )
+        return convert.community_list(await service.get_communities(self.app, current_principal()))
 
     async def CreateCommunity(self, request, context):
         return convert.community(await service.create_community(self.app, current_principal(), request.name))

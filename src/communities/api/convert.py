@@ -16,9 +16,25 @@ from communities.v1 import channels_pb2, communities_pb2, invites_pb2, members_p
 
 
 def community(view: CommunityView) -> communities_pb2.Community:
-    message = communities_pb2.Community(
-        id=view.id, owner=view.owner, name=view.name, permissions=view.permissions, muted=view.muted
-    )
+    return _fill_community(communities_pb2.Community(), view)
+
+
+def community_list(views: list[CommunityView]) -> communities_pb2.CommunityList:
+    # Filled in place with add(): building separate messages and passing them in would copy each one.
+    message = communities_pb2.CommunityList()
+    add_community, add_info = message.communities.add, message.community_user_info.add
+    for view in views:
+        _fill_community(add_community(), view)
+        add_info(community_id=view.id)
+    return message
+
+
+def _fill_community(message: communities_pb2.Community, view: CommunityView) -> communities_pb2.Community:
+    message.id = view.id
+    message.owner = view.owner
+    message.name = view.name
+    message.permissions = view.permissions
+    message.muted = view.muted
     if view.photo_file_id is not None:
         message.photo.file_id = view.photo_file_id
         message.photo.preview = view.photo_preview or b""
