@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -122,10 +122,6 @@ def channel_permissions(member: MemberContext, overrides: Mapping[int, Override]
     return permissions & ALL_PERMISSIONS
 
 
-def has(permissions: int, flag: Permission) -> bool:
-    return bool(permissions & flag)
-
-
 def rank(member: MemberContext) -> float:
     """Step 3: +infinity for the owner, else the highest priority among the member's roles (0 with none)."""
     if member.is_owner:
@@ -149,10 +145,6 @@ def can_act_on_member(actor: MemberContext, target: MemberContext) -> bool:
     if target.is_owner:
         return False
     return rank(target) < rank(actor)
-
-
-def highest_priority(roles: Iterable[Role]) -> int:
-    return max((role.priority for role in roles), default=0)
 
 
 class Source(enum.IntEnum):

@@ -14,6 +14,7 @@ from communities.domain.permissions import (
     Permission,
     channel_permissions,
     community_permissions,
+    flag_names,
 )
 from communities.services.context import Principal
 from communities.storage import channels as channels_repo
@@ -43,7 +44,7 @@ def require_held(held: int, bits: int, what: str) -> None:
     """`bits` may be given (to a role, an override, a member, an invite) only by someone holding all of them."""
     missing = bits & ~held
     if missing:
-        names = ", ".join(flag.name or "" for flag in Permission if missing & flag)
+        names = ", ".join(flag_names(missing))
         raise PermissionDenied(
             f"{what}: you can only grant permissions you have; missing {names}",
             reason="MISSING_PERMISSIONS",
