@@ -8,7 +8,7 @@
 //   COMMUNITIES_ADDRESS       host:port of the server (default 127.0.0.1:50051)
 //   COMMUNITIES_PLAYER_TOKEN  optional: a person's token; the script then accepts the invite as that player
 //
-// Run from the project root (after `npm ci`): node examples/node/player_invite.js
+// Run from the project root (after `npm install`): node examples/node/player_invite.js
 'use strict';
 
 const { call, authorization, timestamp, requireBotToken, connect, run } = require('./common');

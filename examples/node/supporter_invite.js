@@ -11,7 +11,7 @@
 //   COMMUNITIES_SUPPORTER_TOKEN  optional: a listed supporter's token; accepts the invite as them
 //   COMMUNITIES_OUTSIDER_TOKEN   optional: an unlisted person's token; shows the invite does not exist for them
 //
-// Run from the project root (after `npm ci`): node examples/node/supporter_invite.js
+// Run from the project root (after `npm install`): node examples/node/supporter_invite.js
 'use strict';
 
 const { setTimeout: sleep } = require('node:timers/promises');

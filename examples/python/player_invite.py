@@ -14,8 +14,7 @@ import os
 import sys
 
 import grpc
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
+from common import bot_token, run
 
 from communities.v1 import (
     channels_pb2,
@@ -38,18 +37,12 @@ ROLE_NAME = "Player"
 
 def main() -> None:
     # IMPORTANT: never hard-code tokens or commit them; read them from the environment.
-    bot_token = os.environ.get("COMMUNITIES_BOT_TOKEN")
-    if not bot_token:
-        sys.exit(
-            "error: COMMUNITIES_BOT_TOKEN is not set. Create a bot with\n"
-            '  .venv/bin/communities users create "Game Bot" --bot --json\n'
-            "and export its token as COMMUNITIES_BOT_TOKEN."
-        )
+    token = bot_token()
     address = os.environ.get("COMMUNITIES_ADDRESS", "127.0.0.1:50051")
     player_token = os.environ.get("COMMUNITIES_PLAYER_TOKEN")
 
     # Every call carries `authorization: Bot <token>` (people use `Bearer <token>`).
-    as_bot = (("authorization", f"Bot {bot_token}"),)
+    as_bot = (("authorization", f"Bot {token}"),)
     channel = grpc.insecure_channel(address)
     users = users_pb2_grpc.UsersStub(channel)
     communities = communities_pb2_grpc.CommunitiesStub(channel)
@@ -117,29 +110,5 @@ def main() -> None:
     print(f"{ROLE_NAME} role granted to {player.name}")
 
 
-def explain(error: grpc.RpcError) -> str:
-    """The status code and message, plus the google.rpc.Status details the server attaches to every error."""
-    lines = [f"{error.code().name}: {error.details()}"]
-    status = rpc_status.from_call(error)
-    for detail in status.details if status else ():
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            extra = "".join(f" {key}={value}" for key, value in sorted(info.metadata.items()))
-            lines.append(f"  reason: {info.reason}{extra}")
-        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            lines += [f"  {v.field}: {v.description}" for v in bad.field_violations]
-    if error.code() == grpc.StatusCode.UNAVAILABLE:
-        lines.append("  (is the server running? ./scripts/serve, or set COMMUNITIES_ADDRESS)")
-    elif error.code() == grpc.StatusCode.UNAUTHENTICATED:
-        lines.append("  (check the token: a bot token with `Bot`, a person's token with `Bearer`)")
-    return "\n".join(lines)
-
-
 if __name__ == "__main__":
-    try:
-        main()
-    except grpc.RpcError as error:
-        sys.exit(f"error: {explain(error)}")
+    run(main)

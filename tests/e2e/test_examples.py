@@ -50,18 +50,18 @@ class World:
 
 @pytest.fixture(scope="module")
 def node() -> str:
-    """The `node` binary, with the project's Node packages installed (`npm ci` when they are missing)."""
+    """The `node` binary, with the project's Node packages installed (`npm install` when they are missing)."""
     node = shutil.which("node")
     if node is None:
         pytest.fail("node is not installed: the Node.js examples need Node 18+ on PATH")
     if not all((ROOT / "node_modules" / "@grpc" / name).is_dir() for name in ("grpc-js", "proto-loader")):
         npm = shutil.which("npm")
         if npm is None:
-            pytest.fail("node_modules/@grpc/grpc-js is missing and npm is not installed to run `npm ci`")
-        result = run([npm, "ci", "--no-audit", "--no-fund"], timeout=600)
+            pytest.fail("node_modules/@grpc/grpc-js is missing and npm is not installed to run `npm install`")
+        result = run([npm, "install", "--no-audit", "--no-fund"], timeout=600)
         if result.returncode != 0:
             pytest.fail(
-                "`npm ci` failed; the Node.js examples need @grpc/grpc-js and @grpc/proto-loader "
+                "`npm install` failed; the Node.js examples need @grpc/grpc-js and @grpc/proto-loader "
                 f"(try `npm install` at the project root):\n{result.describe()}"
             )
     return node
