@@ -8,7 +8,6 @@ from communities.services.channels import ChannelView, OverrideView
 from communities.services.communities import CommunityView, SettingsView
 from communities.services.invites import InviteView, JobView, PreviewView
 from communities.services.roles import Explanation, RolesView
-from communities.storage.invites import GrantedRole
 from communities.storage.members import BanRecord, MemberRecord
 from communities.storage.repository import UserRecord
 from communities.storage.roles import RoleRecord
@@ -139,7 +138,7 @@ def removed_member(record: BanRecord) -> members_pb2.RemovedMember:
     return message
 
 
-def invite_role(role: GrantedRole) -> invites_pb2.InviteRole:
+def invite_role(role: RoleRecord) -> invites_pb2.InviteRole:
     return invites_pb2.InviteRole(id=role.id, name=role.name, color=role.color)
 
 

@@ -42,7 +42,8 @@ from communities.storage import members as members_repo
 from communities.storage import repository as repo
 from communities.storage import roles as roles_repo
 from communities.storage.database import UnitOfWork
-from communities.storage.invites import JOB_COMPLETED, JOB_FAILED, JOB_PROCESSING, GrantedRole, InviteRecord
+from communities.storage.invites import JOB_COMPLETED, JOB_FAILED, JOB_PROCESSING, InviteRecord
+from communities.storage.roles import RoleRecord
 
 log = logging.getLogger("communities.invites")
 
@@ -65,14 +66,14 @@ JOB_STALE_MS = 60_000
 @dataclass(frozen=True)
 class InviteView:
     invite: InviteRecord
-    roles: list[GrantedRole]
+    roles: list[RoleRecord]
     state: int  # proto InviteState: 1 active, 2 expired, 3 used up
 
 
 @dataclass(frozen=True)
 class PreviewView:
     invite: InviteRecord
-    roles: list[GrantedRole]
+    roles: list[RoleRecord]
     community: repo.CommunityRecord
     channel: channels_repo.ChannelRecord
     member_count: int
@@ -154,13 +155,13 @@ async def _inviter_can_still_create(uow: UnitOfWork, invite: InviteRecord) -> bo
     if invite.role_ids:
         if not community_level & Permission.MODIFY_ROLES:
             return False
-        for role in await invites_repo.granted_roles(uow, invite.role_ids):
+        for role in await _granted_roles(uow, invite):
             if not _may_grant(membership.member, role):
                 return False
     return True
 
 
-def _may_grant(member: MemberContext, role: GrantedRole) -> bool:
+def _may_grant(member: MemberContext, role: RoleRecord) -> bool:
     return can_manage_role(member, role.priority) and can_grant_bits(member, role.permissions)
 
 
@@ -175,8 +176,14 @@ async def _usable_by(uow: UnitOfWork, invite: InviteRecord | None, user_id: int,
     return invite
 
 
+async def _granted_roles(uow: UnitOfWork, invite: InviteRecord) -> list[RoleRecord]:
+    """The roles the invite grants, highest priority first."""
+    found = await roles_repo.roles_by_id(uow, invite.community_id, invite.role_ids)
+    return sorted(found.values(), key=lambda role: (-role.priority, role.id))
+
+
 async def _view(uow: UnitOfWork, invite: InviteRecord, now_ms: int) -> InviteView:
-    return InviteView(invite, await invites_repo.granted_roles(uow, invite.role_ids), _state(invite, now_ms))
+    return InviteView(invite, await _granted_roles(uow, invite), _state(invite, now_ms))
 
 
 # ------------------------------------------------------------------------------------------------ use cases
@@ -287,7 +294,7 @@ async def lookup_invite(app: App, principal: Principal, code: str) -> PreviewVie
             raise _unknown_invite()
         return PreviewView(
             invite=invite,
-            roles=await invites_repo.granted_roles(uow, invite.role_ids),
+            roles=await _granted_roles(uow, invite),
             community=community,
             channel=channel,
             member_count=await members_repo.count_members(uow, invite.community_id),

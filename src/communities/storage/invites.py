@@ -13,7 +13,7 @@ from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select,
 from sqlalchemy.engine import Row
 
 from communities.storage.database import Prepared, UnitOfWork, dialect_insert
-from communities.storage.tables import communities, invite_roles, invite_targets, invites, roles, users
+from communities.storage.tables import communities, invite_roles, invite_targets, invites, users
 
 # Values of invites.job_status (same numbers as the proto's JobStatus).
 JOB_NONE, JOB_PROCESSING, JOB_COMPLETED, JOB_FAILED = 0, 1, 2, 3
@@ -42,15 +42,6 @@ class InviteRecord:
     job_heartbeat_at_ms: int | None
     job_error: str
     role_ids: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True)
-class GrantedRole:
-    id: int
-    name: str
-    color: int
-    permissions: int
-    priority: int
 
 
 def _invite(row: Row, role_ids: tuple[int, ...]) -> InviteRecord:
@@ -104,17 +95,6 @@ async def get_invite(uow: UnitOfWork, code: str) -> InviteRecord | None:
     if row is None:
         return None
     return _invite(row, tuple((await uow.execute(_ROLE_IDS_OF_INVITE, {"code": code})).scalars()))
-
-
-async def granted_roles(uow: UnitOfWork, role_ids: Sequence[int]) -> list[GrantedRole]:
-    if not role_ids:
-        return []
-    rows = await uow.execute(
-        select(roles.c.id, roles.c.name, roles.c.color, roles.c.permissions, roles.c.priority)
-        .where(roles.c.id.in_(list(role_ids)))
-        .order_by(roles.c.priority.desc(), roles.c.id)
-    )
-    return [GrantedRole(row.id, row.name, row.color, row.permissions, row.priority) for row in rows]
 
 
 # ------------------------------------------------------------------------------------------ active-invite limit
