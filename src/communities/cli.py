@@ -88,9 +88,11 @@ def cmd_serve(args) -> int:
 
 
 def cmd_migrate(args) -> int:
+    from communities.server import check_database
     from communities.storage import migrate
 
     settings = _settings(args)
+    _run(check_database(settings))
     _run(migrate.upgrade(settings.database))
     print(f"database {settings.safe_database} is at schema {migrate.head_revision()}")
     return 0
@@ -209,9 +211,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error.message}", file=sys.stderr)
         return 1
     except Exception as error:  # a clear line instead of a traceback for the usual operator mistakes
-        from communities.server import SchemaOutOfDate, WorkerIdTaken
+        from communities.server import StartupError
 
-        if isinstance(error, SchemaOutOfDate | WorkerIdTaken | ConnectionError | OSError):
+        if isinstance(error, StartupError | ConnectionError | OSError):
             print(f"error: {error}", file=sys.stderr)
             return 1
         raise

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import logging
 import os
 import secrets
 import signal
 import socket
+import time
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -71,16 +73,76 @@ OUR_SERVICES = tuple(
 SERVICE_NAMES = (*OUR_SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
 
 
-class SchemaOutOfDate(Exception):
+class StartupError(Exception):
+    """The server cannot start; the text says what failed and how to fix it, in one line."""
+
+
+class SchemaOutOfDate(StartupError):
     pass
 
 
-class WorkerIdTaken(Exception):
+class WorkerIdTaken(StartupError):
     pass
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """HOST:PORT (IPv6 in brackets) -> (host, port); anything else is a StartupError that shows the form."""
+    host, separator, port = listen.rpartition(":")
+    if not separator or not host or not port.isdigit() or int(port) > 65535:
+        raise StartupError(
+            f"--listen (COMMUNITIES_LISTEN) must be HOST:PORT, e.g. 127.0.0.1:50051, 0.0.0.0:50051 or [::]:50051; "
+            f"got {listen!r}"
+        )
+    return host, int(port)
+
+
+def check_listen(listen: str) -> None:
+    """Bind the address once ourselves, so that a port in use or a foreign address is one clear line (gRPC's
+    own bind failure is a log line from its core and a bare RuntimeError)."""
+    host, port = parse_listen(listen)
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        raise StartupError(f"cannot listen on {listen}: unknown host {host!r} ({error.strerror})") from error
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as error:
+                fix = (
+                    "stop the program using that port or choose another"
+                    if error.errno == errno.EADDRINUSE
+                    else "choose an address of this machine (127.0.0.1, 0.0.0.0, [::]) or a port you may use"
+                )
+                raise StartupError(
+                    f"cannot listen on {listen}: {error.strerror}; {fix} (--listen / COMMUNITIES_LISTEN)"
+                ) from error
+
+
+async def check_database(settings: Settings) -> None:
+    """Fail with one clear line when the database cannot be opened (before anything else needs it)."""
+    try:
+        await migrate.current_revision(settings.database)
+    except StartupError:
+        raise
+    except Exception as error:
+        cause = getattr(error, "orig", None) or error
+        detail = " ".join(str(cause).split())[:300]
+        hint = (
+            "is PostgreSQL running there, and are the host, port, user, password and database right?"
+            if not is_sqlite(settings.database)
+            else "can this user create and write that file and its folder?"
+        )
+        raise StartupError(
+            f"cannot open the database {settings.safe_database} ({type(cause).__name__}: {detail}); {hint} "
+            "(--database / COMMUNITIES_DATABASE)"
+        ) from error
 
 
 async def prepare_database(settings: Settings) -> None:
     """An empty SQLite file is migrated on the spot; any other database must already be at the newest schema."""
+    await check_database(settings)
     current = await migrate.current_revision(settings.database)
     head = migrate.head_revision()
     if current == head:
@@ -121,8 +183,9 @@ class Server:
         self.db = Database.open(settings.database, pool_size=settings.db_pool_size)
         self.app = App(db=self.db, ids=SnowflakeGenerator(settings.worker_id), blobs=LocalBlobStore(settings.media_dir))
         self.health = health.aio.HealthServicer()
+        self.calls = CallInterceptor(self.app)
         self.grpc = grpc.aio.server(
-            interceptors=[CallInterceptor(self.app)],
+            interceptors=[self.calls],
             options=[
                 ("grpc.max_receive_message_length", settings.max_receive_bytes),
                 ("grpc.max_send_message_length", settings.max_send_bytes),
@@ -143,9 +206,16 @@ class Server:
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         # Set when this server lost its worker id lease (it stalled for longer than the lease): it must stop.
         self.lease_lost = asyncio.Event()
-        self.port = self.grpc.add_insecure_port(settings.listen)
+        parse_listen(settings.listen)
+        try:
+            self.port = self.grpc.add_insecure_port(settings.listen)
+        except RuntimeError:
+            self.port = 0
         if self.port == 0:
-            raise OSError(f"could not listen on {settings.listen}")
+            raise StartupError(
+                f"cannot listen on {settings.listen}: the port is in use by another program or the address is not "
+                "one of this machine's; stop the other program or choose another --listen (COMMUNITIES_LISTEN)"
+            )
 
     async def start(self) -> None:
         await self._claim_worker_id()
@@ -157,9 +227,19 @@ class Server:
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
 
     async def stop(self, grace: float | None = None) -> None:
-        """Stop accepting calls, let in-flight calls finish within the grace period, then close the database."""
+        """Stop taking calls (each new one is answered UNAVAILABLE, retryable) and end the endless streams, let
+        the calls in progress finish within the grace period, then stop gRPC and close the database.
+
+        gRPC's own stop answers CANCELLED to calls it has received but not yet handed over, so the refusals are
+        held until it has begun: a client waiting for its answer cannot send its next call into that gap."""
+        deadline = time.monotonic() + (self.settings.grace_seconds if grace is None else grace)
         await self.health.enter_graceful_shutdown()
-        await self.grpc.stop(self.settings.grace_seconds if grace is None else grace)
+        await self.calls.drain(deadline)
+        stopping = asyncio.ensure_future(self.grpc.stop(max(0.0, deadline - time.monotonic())))
+        for _ in range(3):  # let gRPC's shutdown begin (it stops taking new streams in its first step)
+            await asyncio.sleep(0)
+        self.calls.release_refused()
+        await stopping
         tasks = [*self._tasks, *self.app.background]
         for task in tasks:
             task.cancel()
@@ -224,6 +304,7 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    check_listen(settings.listen)
     await prepare_database(settings)
     server = Server(settings)
     await server.start()

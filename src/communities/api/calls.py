@@ -3,7 +3,10 @@ mapping, and one log line per call (method, principal, status, duration). Secret
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import contextvars
+import inspect
 import logging
 import time
 from collections.abc import Callable
@@ -22,6 +25,9 @@ _principal: contextvars.ContextVar[Principal] = contextvars.ContextVar("principa
 
 # Methods anyone may call without a token.
 PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+# Streams that never end by themselves: a stopping server ends them at once (UNAVAILABLE; clients reconnect, to
+# another replica, and resume) instead of waiting for them. Every other call in progress gets the grace period.
+ENDLESS_STREAMS = frozenset({"/grpc.health.v1.Health/Watch", "/communities.v1.Updates/Subscribe"})
 
 
 def current_principal() -> Principal:
@@ -57,36 +63,53 @@ def _authorization(context: grpc.aio.ServicerContext) -> str | None:
     return None
 
 
+class Draining(Exception):
+    """Raised for calls that start after the server began to stop: UNAVAILABLE, so that clients retry elsewhere."""
+
+
 class _Call:
     """One call, from authentication to its log line; errors raised inside become the call's status."""
 
-    __slots__ = ("_app", "_context", "_method", "_principal", "_public", "_started")
+    __slots__ = ("_app", "_begin", "_context", "_end", "_method", "_principal", "_public", "_refuse", "_started")
 
-    def __init__(self, app: App, method: str, public: bool, context):
+    def __init__(self, app: App, method: str, public: bool, context, begin, end, refuse):
         self._app = app
         self._method = method
         self._public = public
         self._context = context
         self._principal: Principal | None = None
+        self._begin = begin
+        self._end = end
+        self._refuse = refuse
 
     async def __aenter__(self) -> _Call:
         self._started = time.perf_counter()
+        self._begin()
         return self
 
     async def authenticate(self) -> None:
-        """Inside the `async with`, so that a refused token is answered like any other error."""
+        """Inside the `async with`, so that a refused token (or a stopping server) is answered like any other
+        error."""
+        await self._refuse(self)
         if not self._public:
             self._principal = await users_service.authenticate(self._app, _authorization(self._context))
             _principal.set(self._principal)
 
+    def uncount(self) -> None:
+        self._end()
+        self._end = _nothing
+
     async def __aexit__(self, exc_type, error, traceback) -> None:
+        self._end()
         try:
             if error is None or isinstance(error, grpc.aio.AbortError):
                 return
             if isinstance(error, DomainError):
                 _, status = errors.from_domain(error)
             elif isinstance(error, StorageUnavailable):
-                status = errors.unavailable("The database is busy or unreachable; retry")
+                status = errors.unavailable(str(error) or "The database is busy or unreachable; retry")
+            elif isinstance(error, Draining):
+                status = errors.unavailable("The server is stopping; retry (on another server)")
             elif isinstance(error, Exception):
                 log.error("unhandled error in %s", self._method, exc_info=error)
                 status = errors.internal()
@@ -108,7 +131,7 @@ class _Call:
             return "OK"
         if isinstance(error, DomainError):
             return errors.code_of(error).name
-        if isinstance(error, StorageUnavailable):
+        if isinstance(error, StorageUnavailable | Draining):
             return "UNAVAILABLE"
         if isinstance(error, grpc.aio.AbortError):
             code = self._context.code()
@@ -119,9 +142,25 @@ class _Call:
 
 
 class CallInterceptor(grpc.aio.ServerInterceptor):
+    """Wraps every method (unary and streaming, ours and the standard ones) in one `_Call`.
+
+    It also counts the calls in progress, so that a stopping server can refuse new calls with UNAVAILABLE and
+    wait for the running ones before gRPC itself shuts down (gRPC answers CANCELLED for the calls it has queued
+    but not yet handed over when its shutdown begins).
+    """
+
     def __init__(self, app: App):
         self._app = app
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+        self.draining = False
+        self.in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        # Set when draining starts: endless streams end then (UNAVAILABLE; Subscribe resumes from its cursor).
+        self._drain_started = asyncio.Event()
+        self._released = asyncio.Event()
+        self._holding = False
+        self._last_refused = 0.0
 
     async def intercept_service(self, continuation, handler_call_details):
         method = handler_call_details.method
@@ -134,18 +173,72 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             self._wrapped[method] = wrapped
         return wrapped
 
+    def _begin(self) -> None:
+        self.in_flight += 1
+        self._idle.clear()
+
+    def _end(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            self._idle.set()
+
+    async def _refuse_if_draining(self, call: _Call) -> None:
+        if not self.draining:
+            return
+        call.uncount()  # a refused call does not hold up the stop
+        if self._holding:
+            self._last_refused = time.monotonic()
+            await self._released.wait()
+        raise Draining()
+
+    async def drain(self, deadline: float, quiet: float = 0.05, settle: float = 1.0) -> None:
+        """Refuse new calls (UNAVAILABLE) and end the endless streams, then wait until the calls in progress have
+        ended (or until `deadline`, a time.monotonic()).
+
+        Then hold new calls instead of refusing them, until none has arrived for `quiet` seconds (at most
+        `settle`): gRPC's own stop answers CANCELLED to calls it has received but not yet handed over, and a
+        client waiting for its held answer cannot send its next call into that gap. The server releases the
+        held calls (UNAVAILABLE) once gRPC's stop has begun."""
+        self.draining = True
+        self._drain_started.set()
+        remaining = deadline - time.monotonic()
+        if self.in_flight and remaining > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), remaining)
+        self._holding = True
+        self._last_refused = time.monotonic()
+        settle_until = min(deadline, time.monotonic() + settle)
+        while (now := time.monotonic()) < settle_until and now - self._last_refused < quiet:  # noqa: ASYNC110
+            # Polling: an arriving call restarts the quiet period, and arrivals do not signal anyone.
+            await asyncio.sleep(min(quiet - (now - self._last_refused), settle_until - now))
+
+    def release_refused(self) -> None:
+        """Answer the held calls UNAVAILABLE: called once gRPC's own stop has begun."""
+        self._released.set()
+
     def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         public = method.startswith(PUBLIC_PREFIXES)
         app = self._app
+        begin, end, refuse = self._begin, self._end, self._refuse_if_draining
+        drain_started = self._drain_started
+
+        def call(context) -> _Call:
+            return _Call(app, method, public, context, begin, end, refuse)
+
+        endless = method in ENDLESS_STREAMS
+
+        def stream_call(context) -> _Call:
+            if endless:  # not waited for when the server stops: ended when draining starts
+                return _Call(app, method, public, context, _nothing, _nothing, refuse)
+            return _Call(app, method, public, context, begin, end, refuse)
 
         if handler.unary_unary:
             behavior = handler.unary_unary
 
             async def unary_unary(request, context):
-                async with _Call(app, method, public, context) as call:
-                    await call.authenticate()
-                    if isinstance(request, _Undecodable):
-                        raise InvalidArgument.field("request", "the request message could not be parsed")
+                async with call(context) as current:
+                    await current.authenticate()
+                    _require_parsed(request)
                     return await behavior(request, context)
 
             return grpc.unary_unary_rpc_method_handler(
@@ -154,17 +247,86 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
 
         if handler.unary_stream or handler.stream_stream:
             behavior = handler.unary_stream or handler.stream_stream
-
-            async def streaming(request_or_iterator, context):
-                async with _Call(app, method, public, context) as call:
-                    await call.authenticate()
-                    async for response in behavior(request_or_iterator, context):
-                        yield response
-
             factory: Callable = (
                 grpc.unary_stream_rpc_method_handler if handler.unary_stream else grpc.stream_stream_rpc_method_handler
             )
-            return factory(streaming, handler.request_deserializer, handler.response_serializer)
+
+            def requests(request_or_iterator):
+                if handler.unary_stream:
+                    return _require_parsed(request_or_iterator)
+                return _parsed_requests(request_or_iterator)
+
+            # grpc.aio takes two shapes of streaming handler: an async generator that yields the responses, or a
+            # coroutine that writes them with context.write (the health service's Watch). Keep the shape.
+            if inspect.isasyncgenfunction(behavior) and endless:
+
+                async def streaming(request_or_iterator, context):
+                    async with stream_call(context) as current:
+                        await current.authenticate()
+                        responses = behavior(requests(request_or_iterator), context)
+                        try:
+                            while True:
+                                next_response = asyncio.ensure_future(anext(responses))
+                                try:
+                                    await _until_drain(next_response, drain_started)
+                                except StopAsyncIteration:
+                                    return
+                                yield next_response.result()
+                        finally:
+                            await responses.aclose()
+
+            elif inspect.isasyncgenfunction(behavior):
+
+                async def streaming(request_or_iterator, context):
+                    async with stream_call(context) as current:
+                        await current.authenticate()
+                        async for response in behavior(requests(request_or_iterator), context):
+                            yield response
+
+            else:
+
+                async def streaming(request_or_iterator, context):
+                    async with stream_call(context) as current:
+                        await current.authenticate()
+                        work = behavior(requests(request_or_iterator), context)
+                        if endless:
+                            await _until_drain(asyncio.ensure_future(work), drain_started)
+                        else:
+                            await work
+
+            return factory(streaming, _tolerant(handler.request_deserializer), handler.response_serializer)
 
         # No client-streaming method exists; refuse to serve one that would skip authentication.
         raise RuntimeError(f"unsupported method shape for {method}")
+
+
+def _nothing() -> None:
+    pass
+
+
+async def _until_drain(work: asyncio.Future, drain_started: asyncio.Event) -> None:
+    """Wait for `work`; if the server starts draining first, cancel it and raise Draining. Re-raises what `work`
+    raised (StopAsyncIteration included). `work` never outlives this call."""
+    drained = asyncio.ensure_future(drain_started.wait())
+    try:
+        await asyncio.wait((work, drained), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        drained.cancel()
+        if not work.done():
+            work.cancel()
+            with contextlib.suppress(BaseException):
+                await work
+    if work.cancelled():
+        raise Draining()
+    work.result()
+
+
+def _require_parsed(request):
+    if isinstance(request, _Undecodable):
+        raise InvalidArgument.field("request", "the request message could not be parsed")
+    return request
+
+
+async def _parsed_requests(request_iterator):
+    async for request in request_iterator:
+        yield _require_parsed(request)

@@ -22,15 +22,83 @@ from typing import Any
 from sqlalchemy import Boolean, Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Result, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql import Executable
 
 SQLITE_BUSY_TIMEOUT_S = 10.0
+# The server waits for SQLite's write lock (held by the CLI or another process) with asyncio sleeps between
+# attempts, never inside SQLite's busy handler, which would block the event loop.
+SQLITE_LOCK_RETRY_S = (0.001, 0.05)
 
 
 class StorageUnavailable(Exception):
-    """The database cannot be reached or is locked for too long; the call may be retried."""
+    """The database cannot be reached, is locked for too long, or a transaction lost a race to a concurrent one:
+    nothing was committed and the call may be retried. Its text is ours (safe to show a client)."""
+
+
+class StorageConflict(StorageUnavailable):
+    """A constraint or a serialization check failed because of a concurrent change (both databases)."""
+
+
+# SQLite primary result codes: BUSY, LOCKED; READONLY, IOERR, FULL, CANTOPEN, PROTOCOL.
+_SQLITE_BUSY = (5, 6)
+_SQLITE_UNAVAILABLE = (8, 10, 13, 14, 15)
+_RETRYABLE_SQLSTATES = ("40001", "40P01")  # serialization failure, deadlock
+
+
+def translate_error(error: BaseException) -> BaseException | None:
+    """The one translation of database-level failures, the same for SQLite and PostgreSQL: a StorageUnavailable
+    to raise in place of `error`, or None when `error` is not a database failure (a bug, or a domain error)."""
+    if isinstance(error, StorageUnavailable):
+        return None
+    original = getattr(error, "orig", None) if isinstance(error, DBAPIError) else error
+    original = original if original is not None else error
+    if isinstance(error, SATimeoutError) or isinstance(original, TimeoutError | ConnectionError):
+        return StorageUnavailable("The database is busy or unreachable; retry")
+    if isinstance(error, IntegrityError) or isinstance(original, sqlite3.IntegrityError):
+        return StorageConflict("The change conflicted with a concurrent one; retry")
+    if getattr(original, "sqlstate", None) in _RETRYABLE_SQLSTATES:
+        return StorageConflict("The transaction conflicted with a concurrent one; retry")
+    if isinstance(original, sqlite3.OperationalError):
+        primary = (getattr(original, "sqlite_errorcode", 0) or 0) & 0xFF
+        if primary in _SQLITE_BUSY or _is_busy(original):
+            return StorageUnavailable("The database is locked by another process; retry")
+        if primary in _SQLITE_UNAVAILABLE:
+            return StorageUnavailable("The database file cannot be written or read right now; retry")
+        return None  # a wrong statement: a bug
+    if isinstance(error, DBAPIError) and (error.connection_invalidated or isinstance(error, OperationalError)):
+        return StorageUnavailable("The database is unreachable; retry")
+    if isinstance(original, OSError) or _is_connection_error(original):
+        return StorageUnavailable("The database or the file store is unreachable; retry")
+    return None
+
+
+def _is_connection_error(error: BaseException) -> bool:
+    """asyncpg's connection-level errors (closed connection, server shutting down, too many connections)."""
+    import asyncpg
+
+    return isinstance(
+        error,
+        asyncpg.exceptions.PostgresConnectionError
+        | asyncpg.exceptions.ConnectionDoesNotExistError
+        | asyncpg.exceptions.CannotConnectNowError
+        | asyncpg.exceptions.TooManyConnectionsError
+        | asyncpg.exceptions.AdminShutdownError,
+    )
+
+
+@contextlib.contextmanager
+def translated_errors():
+    """Re-raise database failures as StorageUnavailable (see translate_error)."""
+    try:
+        yield
+    except Exception as error:
+        replacement = translate_error(error)
+        if replacement is None:
+            raise
+        raise replacement from error
 
 
 def normalize_url(url: str) -> str:
@@ -302,13 +370,19 @@ class SqliteDatabase(Database):
     """One connection used inline on the event loop. Transactions are begun and ended on the raw sqlite3
     connection (BEGIN IMMEDIATE for writers, so they take the write lock up front and never fail to upgrade a
     read lock); SQLAlchemy's connection sees no transaction of its own (pysqlite's implicit transactions are
-    off) and only executes statements inside ours."""
+    off) and only executes statements inside ours.
 
-    def __init__(self, url: str):
+    SQLite's busy handler is off on this connection: when another process holds the write lock, BEGIN IMMEDIATE
+    fails at once and the unit of work waits with asyncio sleeps, letting go of the connection in between, so
+    that reads (WAL readers never wait for the writer) and calls that need no database keep flowing."""
+
+    def __init__(self, url: str, *, lock_timeout: float = SQLITE_BUSY_TIMEOUT_S):
         self.url = url
+        self.lock_timeout = lock_timeout
         self._engine = create_sqlite_engine(url)
         self._connection = self._engine.connect()
         self._raw = self._connection.connection.driver_connection
+        self._raw.execute("PRAGMA busy_timeout=0")
         self._lock = asyncio.Lock()
 
     def unit_of_work(self, *, write: bool) -> _SqliteTransaction:
@@ -317,12 +391,8 @@ class SqliteDatabase(Database):
     async def read(self, statement: Prepared, params: dict[str, Any]) -> list:
         compiled = statement.for_sqlite(self._connection.dialect)
         async with self._lock:
-            try:
+            with translated_errors():
                 return compiled.rows(self._raw.execute(compiled.sql, compiled.parameters(params)))
-            except sqlite3.OperationalError as exc:
-                if _is_busy(exc):
-                    raise StorageUnavailable("database is locked") from exc
-                raise
 
     async def close(self) -> None:
         self._connection.close()
@@ -341,15 +411,27 @@ class _SqliteTransaction:
 
     async def __aenter__(self) -> UnitOfWork:
         database = self._database
-        await database._lock.acquire()
-        try:
-            database._raw.execute("BEGIN IMMEDIATE" if self._write else "BEGIN")
-        except BaseException as exc:
-            database._lock.release()
-            if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
-                raise StorageUnavailable("database is locked") from exc
-            raise
-        return _SqliteUnitOfWork(database._connection)
+        begin = "BEGIN IMMEDIATE" if self._write else "BEGIN"
+        waited = 0.0
+        pause = SQLITE_LOCK_RETRY_S[0]
+        while True:
+            await database._lock.acquire()
+            try:
+                database._raw.execute(begin)
+                return _SqliteUnitOfWork(database._connection)
+            except BaseException as exc:
+                database._lock.release()
+                busy = isinstance(exc, sqlite3.OperationalError) and _is_busy(exc)
+                if not busy:
+                    replacement = translate_error(exc) if isinstance(exc, Exception) else None
+                    if replacement is None:
+                        raise
+                    raise replacement from exc
+                if waited >= database.lock_timeout:
+                    raise StorageUnavailable("The database is locked by another process; retry") from exc
+            await asyncio.sleep(pause)
+            waited += pause
+            pause = min(pause * 2, SQLITE_LOCK_RETRY_S[1])
 
     async def __aexit__(self, exc_type, exc, traceback) -> None:
         database = self._database
@@ -357,23 +439,21 @@ class _SqliteTransaction:
         try:
             if exc_type is not None:
                 raw.execute("ROLLBACK")
+                if isinstance(exc, Exception) and (replacement := translate_error(exc)) is not None:
+                    raise replacement from exc
                 return
             try:
                 raw.execute("COMMIT")
-            except sqlite3.OperationalError as error:
-                raw.execute("ROLLBACK")
-                if _is_busy(error):
-                    raise StorageUnavailable("database is locked") from error
-                raise
+            except sqlite3.Error as error:
+                if raw.in_transaction:
+                    raw.execute("ROLLBACK")
+                raise translate_error(error) or error from error
         finally:
             # SQLAlchemy began a transaction of its own in name only when a statement went through it; end it
             # (a no-op for sqlite3 outside a transaction) so that each unit of work starts clean.
             if database._connection.in_transaction():
                 database._connection.rollback()
             database._lock.release()
-
-
-_RETRYABLE_SQLSTATES = ("40001", "40P01")
 
 
 class PostgresDatabase(Database):
@@ -391,16 +471,9 @@ class PostgresDatabase(Database):
 
     @contextlib.asynccontextmanager
     async def unit_of_work(self, *, write: bool) -> AsyncIterator[UnitOfWork]:
-        try:
+        with translated_errors():
             async with self._engine.connect() as connection, connection.begin():
                 yield _AsyncUnitOfWork(connection)
-        except (TimeoutError, OSError) as exc:
-            raise StorageUnavailable(str(exc)) from exc
-        except DBAPIError as exc:
-            # A deadlock or serialization failure lost this transaction to another one: safe to retry.
-            if getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES:
-                raise StorageUnavailable("the transaction conflicted with another one; retry") from exc
-            raise
 
     async def close(self) -> None:
         await self._engine.dispose()
