@@ -56,7 +56,8 @@ INVITES_PER_COMMUNITY = 1_000
 CODE_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ"
 CODE_LENGTH = 10
 CODE_MAX_LENGTH = 32
-# Target lists up to this size are stored before CreateInvite answers; larger ones in the background.
+# Target lists up to this size are stored in the same transaction as the invite (or the job replacing its list),
+# so CreateInvite answers OK only with the list stored; larger ones in the background.
 INLINE_TARGETS = 10_000
 TARGETS_CHUNK = 2_000
 # A PROCESSING job whose worker has not reported for this long died with its server.
@@ -176,14 +177,31 @@ async def _usable_by(uow: UnitOfWork, invite: InviteRecord | None, user_id: int,
     return invite
 
 
+def _ranked(found: dict[int, RoleRecord], role_ids: tuple[int, ...]) -> list[RoleRecord]:
+    """The roles of `role_ids` among `found`, highest priority first."""
+    roles = [found[role_id] for role_id in role_ids if role_id in found]
+    return sorted(roles, key=lambda role: (-role.priority, role.id))
+
+
 async def _granted_roles(uow: UnitOfWork, invite: InviteRecord) -> list[RoleRecord]:
     """The roles the invite grants, highest priority first."""
-    found = await roles_repo.roles_by_id(uow, invite.community_id, invite.role_ids)
-    return sorted(found.values(), key=lambda role: (-role.priority, role.id))
+    return _ranked(await roles_repo.roles_by_id(uow, invite.community_id, invite.role_ids), invite.role_ids)
 
 
 async def _view(uow: UnitOfWork, invite: InviteRecord, now_ms: int) -> InviteView:
     return InviteView(invite, await _granted_roles(uow, invite), _state(invite, now_ms))
+
+
+async def _views(uow: UnitOfWork, invites: list[InviteRecord], now_ms: int) -> list[InviteView]:
+    """Views of many invites, with the roles of all of them read in one query (per community; a listing is of
+    one community)."""
+    wanted: dict[int, set[int]] = {}
+    for invite in invites:
+        wanted.setdefault(invite.community_id, set()).update(invite.role_ids)
+    found: dict[int, RoleRecord] = {}
+    for community_id, role_ids in wanted.items():
+        found.update(await roles_repo.roles_by_id(uow, community_id, role_ids))
+    return [InviteView(invite, _ranked(found, invite.role_ids), _state(invite, now_ms)) for invite in invites]
 
 
 # ------------------------------------------------------------------------------------------------ use cases
@@ -270,8 +288,12 @@ async def create_invite(
                 break
         else:  # pragma: no cover - five collisions in a 57-bit space
             raise RuntimeError("could not draw a free invite code")
-    if targets is not None and job_id is not None:
-        await _start_target_job(app, record.code, job_id, targets)
+        if targets is not None and job_id is not None and _stored_inline(targets):
+            # With the invite, in this unit of work: if storing fails, the call fails and nothing is committed
+            # (no invite, no active-invite slot spent).
+            await _store_targets_now(app, uow, record.code, job_id, targets)
+    if targets is not None and job_id is not None and not _stored_inline(targets):
+        _start_background_job(app, record.code, job_id, targets)
     return await _reload(app, record.code)
 
 
@@ -311,10 +333,13 @@ async def use_invite(app: App, principal: Principal, code: str) -> CommunityView
             await invites_repo.delete_invite(uow, code)
             revoked = True
         else:
+            # Both counts come from what the conditional writes themselves report (the member row the INSERT ...
+            # ON CONFLICT DO NOTHING added, the role rows its RETURNING names), never from an earlier read: a
+            # member racing itself on PostgreSQL sees the role missing in every call, but only one insert adds it.
             joined = await members_service.join(uow, app, invite.community_id, principal.id, invite_code=code)
             granted = await members_repo.add_roles(uow, invite.community_id, principal.id, invite.role_ids)
             # A use is counted only when the call did something, in the same transaction: if the invite ran out
-            # meanwhile, everything above is rolled back.
+            # meanwhile, raising rolls everything above back (the membership and the roles).
             if (joined or granted) and not await invites_repo.consume_use(uow, code, now):
                 raise _unknown_invite()
             membership = await require_membership(uow, invite.community_id, principal)
@@ -382,7 +407,7 @@ async def list_invites(
             after=after,
             limit=size + 1,
         )
-        views = [await _view(uow, record, now) for record in records[:size]]
+        views = await _views(uow, records[:size], now)
     token = paging.encode(records[size - 1].created_at_ms, records[size - 1].code) if len(records) > size else ""
     return views, token
 
@@ -418,7 +443,11 @@ async def update_target_users(app: App, principal: Principal, code: str, target_
                 reason="TARGET_USERS_JOB_RUNNING",
             )
         await invites_repo.start_job(uow, code, job_id, len(targets.user_ids), now)
-    await _start_target_job(app, code, job_id, targets)
+        if _stored_inline(targets):
+            # In the same unit of work as replacing the old list: if storing fails, the old list stays.
+            await _store_targets_now(app, uow, code, job_id, targets)
+    if not _stored_inline(targets):
+        _start_background_job(app, code, job_id, targets)
     return await get_job_status(app, principal, code)
 
 
@@ -441,12 +470,28 @@ async def get_job_status(app: App, principal: Principal, code: str) -> JobView:
 # ------------------------------------------------------------------------------------ target user jobs
 
 
-async def _start_target_job(app: App, code: str, job_id: int, targets: target_users.ParsedTargets) -> None:
-    """Small lists are stored before the call answers; large ones by a background task, in chunks, each its
-    own short transaction, so other calls keep flowing and memory stays at the parsed array."""
-    if len(targets.user_ids) <= INLINE_TARGETS:
-        await _run_target_job(app, code, job_id, targets.user_ids)
-        return
+def _stored_inline(targets: target_users.ParsedTargets) -> bool:
+    return len(targets.user_ids) <= INLINE_TARGETS
+
+
+async def _store_targets_now(
+    app: App, uow: UnitOfWork, code: str, job_id: int, targets: target_users.ParsedTargets
+) -> None:
+    """A small list, stored in the caller's unit of work together with the invite (or the job that replaces its
+    list), and the job marked COMPLETED there too: the call answers only once both are committed, and a failure
+    anywhere rolls all of it back."""
+    user_ids = targets.user_ids
+    for start in range(0, len(user_ids), TARGETS_CHUNK):
+        chunk = user_ids[start : start + TARGETS_CHUNK].tolist()
+        if not await invites_repo.store_targets(uow, code, job_id, chunk, app.clock_ms()):
+            # The job was written by this very transaction: only a bug gets here.
+            raise RuntimeError(f"the target users job of invite {code} vanished within its own transaction")
+    await invites_repo.finish_job(uow, code, job_id, app.clock_ms())
+
+
+def _start_background_job(app: App, code: str, job_id: int, targets: target_users.ParsedTargets) -> None:
+    """Large lists are stored by a background task, in chunks, each its own short transaction, so other calls
+    keep flowing and memory stays at the parsed array; the job says how far it got."""
     task = asyncio.get_running_loop().create_task(_run_target_job(app, code, job_id, targets.user_ids))
     app.background.add(task)
     task.add_done_callback(app.background.discard)

@@ -52,9 +52,10 @@ async def upload_part(app: App, principal: Principal, upload_id: int, part: int,
     if len(data) > PART_MAX:
         raise InvalidArgument.field("data", f"a part is at most {PART_MAX} bytes, got {len(data)}")
     async with app.db.unit_of_work(write=True) as uow:
-        if await media_repo.pending_bytes(uow, principal.id) + len(data) > PENDING_MAX:
+        # The limit is checked and the bytes counted by one conditional write (see storage/media.py), so parallel
+        # parts cannot pass it; a part sent again counts only what it adds.
+        if not await media_repo.upsert_part(uow, principal.id, upload_id, part, data, app.clock_ms(), PENDING_MAX):
             raise LimitReached("pending_upload_bytes", PENDING_MAX, "Too much uploaded and not yet used; use or wait")
-        await media_repo.upsert_part(uow, principal.id, upload_id, part, data, app.clock_ms())
 
 
 async def _assemble(app: App, principal: Principal, ref: FileRef) -> bytes:

@@ -1,7 +1,8 @@
 """Queries for invites, the roles they grant, and their target users.
 
-The use count is kept by one conditional UPDATE ... RETURNING, in the same transaction as the membership it
-pays for; racing acceptances can never pass max_uses, and a join that fails rolls its use back with it.
+The use count is kept by one conditional UPDATE ... RETURNING, in the same transaction as the membership or
+role grant it pays for (both counted from what their own INSERT ... ON CONFLICT reports); racing acceptances can
+never pass max_uses, and a join that fails rolls its use back with it.
 """
 
 from __future__ import annotations
@@ -284,8 +285,10 @@ async def is_target(uow: UnitOfWork, code: str, user_id: int) -> bool:
 
 
 async def start_job(uow: UnitOfWork, code: str, job_id: int, total: int, now_ms: int) -> None:
-    """Replaces the targets: clears the old ones and marks a new job PROCESSING (admits nobody meanwhile)."""
-    await uow.execute(delete(invite_targets).where(invite_targets.c.code == code))
+    """Replaces the targets: marks a new job PROCESSING (admits nobody meanwhile) and clears the old ones.
+
+    The invite row is updated first: that locks it (PostgreSQL) against every other job start and chunk of this
+    invite, so the DELETE that follows, a statement of its own, sees every target they committed."""
     await uow.execute(
         update(invites)
         .where(invites.c.code == code)
@@ -302,6 +305,7 @@ async def start_job(uow: UnitOfWork, code: str, job_id: int, total: int, now_ms:
             job_error="",
         )
     )
+    await uow.execute(delete(invite_targets).where(invite_targets.c.code == code))
 
 
 async def store_targets(uow: UnitOfWork, code: str, job_id: int, user_ids: Sequence[int], now_ms: int) -> bool:

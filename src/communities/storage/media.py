@@ -1,14 +1,26 @@
-"""Queries for uploads (parts kept in the database until used) and stored files (contents in the blob store)."""
+"""Queries for uploads (parts kept in the database until used) and stored files (contents in the blob store).
+
+The bytes an uploader's parts take are counted in its upload_quotas row by the same transactions that store,
+replace and remove parts; each of them locks that row first, and the limit is a conditional UPDATE of it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 
-from communities.storage.database import UnitOfWork, dialect_insert
+from communities.storage.database import Prepared, UnitOfWork, dialect_insert
 from communities.storage.invites import JOB_COMPLETED
-from communities.storage.tables import communities, files, invite_targets, invites, members, upload_parts
+from communities.storage.tables import (
+    communities,
+    files,
+    invite_targets,
+    invites,
+    members,
+    upload_parts,
+    upload_quotas,
+)
 
 
 @dataclass(frozen=True)
@@ -19,8 +31,51 @@ class FileRecord:
     mime: str
 
 
-async def upsert_part(uow: UnitOfWork, uploader_id: int, upload_id: int, part: int, data: bytes, now_ms: int) -> None:
-    """Stores a part; sending it again replaces it (idempotent retries)."""
+async def _lock_quota(uow: UnitOfWork, uploader_id: int) -> None:
+    """Makes sure the uploader's counter row exists and locks it until the transaction ends (PostgreSQL; SQLite
+    writers already take turns). Every write of the uploader's parts takes this lock first, so while it is held
+    nobody else changes them, and each statement that follows sees them as they are."""
+    await uow.execute(_CREATE_QUOTA, {"uploader_id": uploader_id})
+    await uow.execute(
+        select(upload_quotas.c.pending_bytes).where(upload_quotas.c.uploader_id == uploader_id).with_for_update()
+    )
+
+
+_CREATE_QUOTA = Prepared.insert_or_ignore(
+    upload_quotas, [upload_quotas.c.uploader_id], uploader_id=bindparam("uploader_id"), pending_bytes=0
+)
+
+
+def _part_key(uploader_id: int, upload_id: int, part: int):
+    return and_(
+        upload_parts.c.uploader_id == uploader_id, upload_parts.c.upload_id == upload_id, upload_parts.c.part == part
+    )
+
+
+async def upsert_part(
+    uow: UnitOfWork, uploader_id: int, upload_id: int, part: int, data: bytes, now_ms: int, max_pending: int
+) -> bool:
+    """Stores a part unless the uploader's pending bytes would pass `max_pending`; sending a part again replaces
+    it and counts only the difference (idempotent retries). False (and nothing stored) if over the limit.
+
+    The limit is one conditional UPDATE of the uploader's counter row: the database decides, and parallel calls
+    take turns on the row."""
+    await _lock_quota(uow, uploader_id)
+    # What the part adds: its size, less what a copy already stored takes (read by the UPDATE itself, under the
+    # lock, so no other call can have changed it in between).
+    replaced = select(upload_parts.c.size).where(_part_key(uploader_id, upload_id, part)).scalar_subquery()
+    delta = len(data) - func.coalesce(replaced, 0)
+    reserved = await uow.execute(
+        update(upload_quotas)
+        .where(
+            upload_quotas.c.uploader_id == uploader_id,
+            or_(delta <= 0, upload_quotas.c.pending_bytes + delta <= max_pending),
+        )
+        .values(pending_bytes=upload_quotas.c.pending_bytes + delta)
+        .returning(upload_quotas.c.pending_bytes)
+    )
+    if reserved.first() is None:
+        return False
     statement = dialect_insert(uow, upload_parts).values(
         uploader_id=uploader_id, upload_id=upload_id, part=part, data=data, size=len(data), created_at=now_ms
     )
@@ -29,13 +84,16 @@ async def upsert_part(uow: UnitOfWork, uploader_id: int, upload_id: int, part: i
         set_={"data": statement.excluded.data, "size": statement.excluded.size, "created_at": now_ms},
     )
     await uow.execute(statement)
+    return True
 
 
-async def pending_bytes(uow: UnitOfWork, uploader_id: int) -> int:
-    total = (
-        await uow.execute(select(func.sum(upload_parts.c.size)).where(upload_parts.c.uploader_id == uploader_id))
-    ).scalar()
-    return int(total or 0)
+async def _release(uow: UnitOfWork, uploader_id: int, size: int) -> None:
+    if size:
+        await uow.execute(
+            update(upload_quotas)
+            .where(upload_quotas.c.uploader_id == uploader_id)
+            .values(pending_bytes=upload_quotas.c.pending_bytes - size)
+        )
 
 
 async def upload_sizes(uow: UnitOfWork, uploader_id: int, upload_id: int) -> dict[int, int]:
@@ -57,13 +115,43 @@ async def upload_data(uow: UnitOfWork, uploader_id: int, upload_id: int) -> byte
 
 
 async def delete_upload(uow: UnitOfWork, uploader_id: int, upload_id: int) -> None:
-    await uow.execute(
-        delete(upload_parts).where(upload_parts.c.uploader_id == uploader_id, upload_parts.c.upload_id == upload_id)
+    """Removes an upload's parts (used, or given up) and takes their bytes off the uploader's counter."""
+    await _lock_quota(uow, uploader_id)
+    sizes = await uow.execute(
+        delete(upload_parts)
+        .where(upload_parts.c.uploader_id == uploader_id, upload_parts.c.upload_id == upload_id)
+        .returning(upload_parts.c.size)
     )
+    await _release(uow, uploader_id, sum(sizes.scalars()))
 
 
 async def delete_uploads_before(uow: UnitOfWork, before_ms: int) -> int:
-    return (await uow.execute(delete(upload_parts).where(upload_parts.c.created_at < before_ms))).rowcount
+    """Removes parts stored before `before_ms`, uploader by uploader, and takes their bytes off the counters.
+    Each counter is locked before its parts, as every other writer of parts does, and in id order; the others
+    lock one counter only, so nobody waits in a cycle. Returns how many parts were removed."""
+    uploaders = (
+        await uow.execute(
+            select(upload_parts.c.uploader_id)
+            .where(upload_parts.c.created_at < before_ms)
+            .distinct()
+            .order_by(upload_parts.c.uploader_id)
+        )
+    ).scalars()
+    removed = 0
+    for uploader_id in list(uploaders):
+        await _lock_quota(uow, uploader_id)
+        sizes = list(
+            (
+                await uow.execute(
+                    delete(upload_parts)
+                    .where(upload_parts.c.uploader_id == uploader_id, upload_parts.c.created_at < before_ms)
+                    .returning(upload_parts.c.size)
+                )
+            ).scalars()
+        )
+        await _release(uow, uploader_id, sum(sizes))
+        removed += len(sizes)
+    return removed
 
 
 async def insert_file(uow: UnitOfWork, record: FileRecord, now_ms: int) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from communities.storage.database import Prepared, UnitOfWork, dialect_insert
 from communities.storage.repository import release_membership_slots
@@ -141,31 +142,41 @@ async def set_nickname(uow: UnitOfWork, community_id: int, user_id: int, nicknam
 
 
 async def add_roles(uow: UnitOfWork, community_id: int, user_id: int, role_ids: Sequence[int]) -> int:
-    """Grants roles the member does not hold yet; returns how many it did not hold."""
+    """Grants the roles; returns how many rows were inserted, as the database reports them (INSERT ... ON CONFLICT
+    DO NOTHING RETURNING). A role the member already holds, or that a racing transaction granted first (PostgreSQL
+    makes this insert wait for that one to commit), is not counted: callers may pay for what this returns (an
+    invite use) without a read that could be stale by the time they write."""
+    role_ids = list(dict.fromkeys(role_ids))
     if not role_ids:
         return 0
-    held = set(
-        (
-            await uow.execute(
-                select(member_roles.c.role_id).where(
-                    member_roles.c.community_id == community_id,
-                    member_roles.c.user_id == user_id,
-                    member_roles.c.role_id.in_(list(role_ids)),
-                )
-            )
-        ).scalars()
+    if len(role_ids) == 1:  # the usual invite: one prepared statement
+        params = {"community_id": community_id, "user_id": user_id, "role_id": role_ids[0]}
+        return len((await uow.execute(_GRANT_ROLE, params)).all())
+    statement = (
+        dialect_insert(uow, member_roles)
+        .values([{"community_id": community_id, "user_id": user_id, "role_id": role_id} for role_id in role_ids])
+        .on_conflict_do_nothing(index_elements=_MEMBER_ROLE_KEY)
+        .returning(member_roles.c.role_id)
     )
-    missing = [role_id for role_id in role_ids if role_id not in held]
-    if missing:
-        # ON CONFLICT DO NOTHING: two grants racing for the same member and role both succeed.
-        statement = dialect_insert(uow, member_roles).on_conflict_do_nothing(
-            index_elements=[member_roles.c.community_id, member_roles.c.user_id, member_roles.c.role_id]
-        )
-        await uow.execute(
-            statement,
-            [{"community_id": community_id, "user_id": user_id, "role_id": role_id} for role_id in missing],
-        )
-    return len(missing)
+    return len((await uow.execute(statement)).all())
+
+
+_MEMBER_ROLE_KEY = [member_roles.c.community_id, member_roles.c.user_id, member_roles.c.role_id]
+_GRANT_ROLE_VALUES = {
+    "community_id": bindparam("community_id"),
+    "user_id": bindparam("user_id"),
+    "role_id": bindparam("role_id"),
+}
+_GRANT_ROLE = Prepared(
+    sqlite.insert(member_roles)
+    .values(**_GRANT_ROLE_VALUES)
+    .on_conflict_do_nothing(index_elements=_MEMBER_ROLE_KEY)
+    .returning(member_roles.c.role_id),
+    postgresql=postgresql.insert(member_roles)
+    .values(**_GRANT_ROLE_VALUES)
+    .on_conflict_do_nothing(index_elements=_MEMBER_ROLE_KEY)
+    .returning(member_roles.c.role_id),
+)
 
 
 async def remove_roles(uow: UnitOfWork, community_id: int, user_id: int, role_ids: Sequence[int]) -> None:

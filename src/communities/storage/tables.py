@@ -270,6 +270,16 @@ upload_parts = Table(
     Column("created_at", BigInteger, nullable=False, index=True),
 )
 
+upload_quotas = Table(
+    "upload_quotas",
+    metadata,
+    # The bytes of an uploader's upload_parts, kept by the same transactions that add, replace and remove them.
+    # The pending-bytes limit is a conditional UPDATE of this row, which also serializes the uploader's part
+    # writes (PostgreSQL row lock), so parallel uploads cannot pass the limit.
+    Column("uploader_id", Snowflake, primary_key=True, autoincrement=False),
+    Column("pending_bytes", BigInteger, nullable=False, server_default="0"),
+)
+
 files = Table(
     "files",
     metadata,
@@ -306,5 +316,6 @@ __all__ = [
     "server_workers",
     "tokens",
     "upload_parts",
+    "upload_quotas",
     "users",
 ]
