@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from communities.domain import validation
 from communities.domain.errors import DomainError, FieldViolation, InvalidArgument
 from communities.domain.validation import MAX_IDS_PER_LOOKUP, NAME_MAX, clean_name, id_list, require_id
 
@@ -166,3 +167,98 @@ def test_require_id():
     with pytest.raises(InvalidArgument) as exc:
         require_id(0, "community_id")
     assert violation_of(exc).field == "community_id"
+
+
+# --- bounded integers -----------------------------------------------------------------------------------------------
+
+
+def test_bounded_keeps_values_within_and_names_the_field():
+    assert validation.bounded(0, "priority", 10) == 0
+    assert validation.bounded(10, "priority", 10) == 10
+    with pytest.raises(InvalidArgument) as exc:
+        validation.bounded(11, "priority", 10)
+    assert violation_of(exc).field == "priority"
+    assert validation.bounded(-5, "delta", 10, minimum=-5) == -5
+    with pytest.raises(InvalidArgument) as exc:
+        validation.bounded(-1, "count", 10)
+    assert violation_of(exc).field == "count"
+    assert "at least 0" in violation_of(exc).description
+
+
+# --- channel positions ----------------------------------------------------------------------------------------------
+
+
+def test_position_bounds_are_the_non_negative_int32_range():
+    assert validation.POSITION_MAX == 2**31 - 1
+    for value in (0, 1, 2**31 - 1):
+        assert validation.position(value) == value
+    for value in (-1, -(2**31), 2**31):
+        with pytest.raises(InvalidArgument) as exc:
+            validation.position(value)
+        assert violation_of(exc).field == "position"
+
+
+@pytest.mark.parametrize(
+    ("highest", "expected"),
+    [(None, 0), (0, 1), (41, 42), (2**31 - 2, 2**31 - 1), (2**31 - 1, 2**31 - 1)],
+)
+def test_position_after_never_passes_the_maximum(highest, expected):
+    assert validation.position_after(highest) == expected
+
+
+@given(st.none() | st.integers(0, 2**31 - 1))
+def test_position_after_property(highest):
+    result = validation.position_after(highest)
+    assert validation.position(result) == result
+    assert result >= (0 if highest is None else highest)
+
+
+# --- request timestamps ---------------------------------------------------------------------------------------------
+
+SECONDS_MIN = -62_135_596_800  # 0001-01-01T00:00:00Z
+SECONDS_MAX = 253_402_300_799  # 9999-12-31T23:59:59Z
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos", "ms"),
+    [
+        (0, 0, 0),
+        (1, 500_000_000, 1500),
+        (0, 999_999, 0),
+        (0, 1_000_000, 1),
+        (SECONDS_MAX, 999_999_999, SECONDS_MAX * 1000 + 999),
+        (SECONDS_MIN, 0, SECONDS_MIN * 1000),
+        (-1, 999_999_999, -1),  # 1969-12-31T23:59:59.999999999Z: milliseconds toward the past
+    ],
+)
+def test_timestamp_ms_in_range(seconds, nanos, ms):
+    assert validation.timestamp_ms(seconds, nanos, "until") == ms
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos"),
+    [
+        (SECONDS_MIN - 1, 0),
+        (SECONDS_MAX + 1, 0),
+        (-(2**63), 0),
+        (2**63 - 1, 0),
+        (0, -1),
+        (0, 1_000_000_000),
+        (SECONDS_MAX, -(2**31)),
+        (SECONDS_MAX, 2**31 - 1),
+    ],
+)
+def test_timestamp_ms_out_of_range_names_the_field(seconds, nanos):
+    with pytest.raises(InvalidArgument) as exc:
+        validation.timestamp_ms(seconds, nanos, "until")
+    violation = violation_of(exc)
+    assert violation.field == "until"
+    assert violation.description
+
+
+@given(st.integers(SECONDS_MIN, SECONDS_MAX), st.integers(0, 999_999_999))
+def test_timestamp_ms_agrees_with_protobuf(seconds, nanos):
+    from google.protobuf import timestamp_pb2
+
+    expected = timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos).ToMilliseconds()
+    assert validation.timestamp_ms(seconds, nanos, "t") == expected

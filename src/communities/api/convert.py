@@ -1,9 +1,11 @@
-"""Domain views -> proto messages, shared by the servicers."""
+"""Domain views -> proto messages, shared by the servicers; and the proto values of requests that need more than
+reading a field (Timestamps)."""
 
 from __future__ import annotations
 
 from google.protobuf import timestamp_pb2
 
+from communities.domain import validation
 from communities.services.channels import ChannelView, OverrideView
 from communities.services.communities import CommunityView, SettingsView
 from communities.services.invites import InviteView, JobView, PreviewView
@@ -113,6 +115,13 @@ def timestamp(ms: int) -> timestamp_pb2.Timestamp:
     value = timestamp_pb2.Timestamp()
     value.FromMilliseconds(ms)
     return value
+
+
+def request_time_ms(value: timestamp_pb2.Timestamp, field: str) -> int:
+    """A Timestamp from a request as Unix milliseconds. Every request Timestamp is read through this: one outside
+    0001-01-01T00:00:00Z..9999-12-31T23:59:59.999999999Z is INVALID_ARGUMENT naming `field` (protobuf's own
+    ToMilliseconds raises ValueError, which would be INTERNAL)."""
+    return validation.timestamp_ms(value.seconds, value.nanos, field)
 
 
 def member(record: MemberRecord) -> members_pb2.CommunityMember:

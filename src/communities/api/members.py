@@ -42,15 +42,17 @@ class MembersServicer(members_pb2_grpc.MembersServicer):
 
     async def RemoveMembers(self, request, context):
         ban = request.HasField("until")
-        until_ms = request.until.ToMilliseconds() if ban else None
+        until_ms = None
+        # The zero Timestamp (exactly: 0 seconds, 0 nanos) is a permanent ban; any other is a time.
+        if ban and (request.until.seconds or request.until.nanos):
+            until_ms = convert.request_time_ms(request.until, "until")
         await service.remove_members(
             self.app,
             current_principal(),
             request.community_id,
             list(request.member_ids),
             ban=ban,
-            # A zero timestamp is a permanent ban.
-            until_ms=until_ms or None,
+            until_ms=until_ms,
             reason=request.reason if request.HasField("reason") else None,
         )
         return empty_pb2.Empty()

@@ -1,4 +1,9 @@
-"""Input rules shared by every service: names, ids and limits from API.md."""
+"""Input rules shared by every service: names, ids and limits from API.md.
+
+Every integer a request can set has a bound here (or in its service, next to the limit it guards), checked
+before anything is stored: a value the API's own types cannot carry back out (an int32 position past 2**31-1,
+a Timestamp past 9999) must never reach the database. tests/api/test_hardening_inputs.py walks every request
+message and fails for a new integer or Timestamp field until its bound is decided."""
 
 from __future__ import annotations
 
@@ -17,6 +22,12 @@ COLOR_MAX = 0xFFFFFF
 PAGE_SIZE_DEFAULT = 100
 PAGE_SIZE_MAX = 1000
 MAX_IDS_PER_LOOKUP = 100
+# Channel positions: the non-negative int32 range (Channel.position is an int32).
+POSITION_MAX = 2**31 - 1
+# google.protobuf.Timestamp's valid range: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59.999999999Z.
+TIMESTAMP_SECONDS_MIN = -62_135_596_800
+TIMESTAMP_SECONDS_MAX = 253_402_300_799
+NANOS_MAX = 999_999_999
 
 
 def clean_name(value: str, field: str = "name", maximum: int = NAME_MAX) -> str:
@@ -54,10 +65,42 @@ def permission_mask(value: int, field: str) -> int:
     return value
 
 
-def bounded(value: int, field: str, maximum: int) -> int:
+def bounded(value: int, field: str, maximum: int, minimum: int = 0) -> int:
+    """value within minimum..maximum, or INVALID_ARGUMENT naming the field."""
     if value > maximum:
         raise InvalidArgument.field(field, f"must be at most {maximum}, got {value}")
+    if value < minimum:
+        raise InvalidArgument.field(field, f"must be at least {minimum}, got {value}")
     return value
+
+
+def position(value: int, field: str = "position") -> int:
+    """A channel position: 0..POSITION_MAX."""
+    return bounded(value, field, POSITION_MAX)
+
+
+def position_after(highest: int | None) -> int:
+    """Where a channel created without a position goes: one after its highest sibling (0 without siblings), but
+    never past POSITION_MAX. When a sibling is already there the new channel shares the position; channels sort
+    by (position, id), and a new channel's id is the highest, so it still comes after its siblings."""
+    if highest is None:
+        return 0
+    return min(highest + 1, POSITION_MAX)
+
+
+def timestamp_ms(seconds: int, nanos: int, field: str) -> int:
+    """A google.protobuf.Timestamp of a request (its seconds and nanos) as Unix milliseconds, finer parts dropped
+    toward the past (as Timestamp.ToMilliseconds does); INVALID_ARGUMENT naming the field when it is outside the
+    Timestamp's valid range. Every Timestamp a request carries goes through here (api/convert.request_time_ms)."""
+    if not TIMESTAMP_SECONDS_MIN <= seconds <= TIMESTAMP_SECONDS_MAX:
+        raise InvalidArgument.field(
+            field,
+            "must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999999Z "
+            f"(seconds {TIMESTAMP_SECONDS_MIN}..{TIMESTAMP_SECONDS_MAX}), got seconds {seconds}",
+        )
+    if not 0 <= nanos <= NANOS_MAX:
+        raise InvalidArgument.field(field, f"nanos must be within 0..{NANOS_MAX}, got {nanos}")
+    return seconds * 1000 + nanos // 1_000_000
 
 
 def nickname(value: str) -> str | None:
@@ -67,12 +110,12 @@ def nickname(value: str) -> str | None:
     return clean_name(value, "nickname", NICKNAME_MAX)
 
 
-def reason(value: str | None) -> str:
+def reason(value: str | None, field: str = "reason") -> str:
     if value is None:
         return ""
     value = value.strip()
     if len(value) > REASON_MAX:
-        raise InvalidArgument.field("reason", f"must be at most {REASON_MAX} characters, got {len(value)}")
+        raise InvalidArgument.field(field, f"must be at most {REASON_MAX} characters, got {len(value)}")
     return value
 
 

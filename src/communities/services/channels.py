@@ -102,6 +102,8 @@ async def create_channel(
 ) -> ChannelView:
     name = validation.clean_name(name)
     kind = _channel_type(channel_type)
+    if position is not None:
+        validation.position(position)
     channel_id = app.ids.next_id()
     async with app.db.unit_of_work(write=True) as uow:
         membership = await require_membership(uow, community_id, principal)
@@ -114,7 +116,11 @@ async def create_channel(
         if not await channels_repo.claim_channel_slot(uow, community_id, validation.CHANNELS_PER_COMMUNITY):
             raise LimitReached("channels_per_community", validation.CHANNELS_PER_COMMUNITY)
         if position is None:
-            position = await channels_repo.next_position(uow, community_id, parent.id if parent else None)
+            # After its siblings, but never past the bound: at the bound it shares the position and still sorts
+            # last (by id). Every stored position must fit Channel.position (int32): the answer is converted to
+            # proto only after this unit of work has committed, too late to undo a value it cannot carry.
+            highest = await channels_repo.highest_position(uow, community_id, parent.id if parent else None)
+            position = validation.position_after(highest)
         await channels_repo.insert_channel(
             uow,
             channel_id=channel_id,
@@ -159,7 +165,7 @@ async def edit_channel(
     if name is not None:
         values["name"] = validation.clean_name(name)
     if position is not None:
-        values["position"] = position
+        values["position"] = validation.position(position)
     async with app.db.unit_of_work(write=True) as uow:
         access = await _require_modify(uow, channel_id, principal)
         if parent_id is not None:

@@ -115,12 +115,13 @@ async def channels_of(uow: UnitOfWork, community_id: int) -> list[ChannelRecord]
     return [_channel(row) for row in rows]
 
 
-async def next_position(uow: UnitOfWork, community_id: int, parent_id: int | None) -> int:
+async def highest_position(uow: UnitOfWork, community_id: int, parent_id: int | None) -> int | None:
+    """The highest position among the channels with this parent (None: top level); None when there are none.
+    (Where a new channel goes is the service's rule: validation.position_after.)"""
     parent = channels.c.parent_id.is_(None) if parent_id is None else channels.c.parent_id == parent_id
-    highest = (
+    return (
         await uow.execute(select(func.max(channels.c.position)).where(channels.c.community_id == community_id, parent))
     ).scalar()
-    return 0 if highest is None else highest + 1
 
 
 async def update_channel(uow: UnitOfWork, channel_id: int, **values) -> None:
