@@ -66,6 +66,22 @@ def server(grpc_server) -> AioServerFacade:
 
 
 @pytest.fixture(scope="module")
+def replica(server, database_url):
+    """A second server (worker id 1) on the module's database, for races and streams across replicas."""
+    second = AioServerFacade(database_url, worker_id=1, listen=f"127.0.0.1:{free_port()}")
+    second.start()
+    yield second
+    second.stop()
+
+
+@pytest.fixture(scope="module")
+def replica_channel(replica):
+    channel = grpc.insecure_channel(replica.listen)
+    yield channel
+    channel.close()
+
+
+@pytest.fixture(scope="module")
 def communities_stub(grpc_channel):
     return communities_pb2_grpc.CommunitiesStub(grpc_channel)
 

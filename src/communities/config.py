@@ -26,6 +26,10 @@ class Settings:
     log_level: str = "INFO"
     db_pool_size: int = 8
     media_dir: str = "data/media"
+    # How long events are kept for Subscribe cursors and the audit log.
+    event_retention_seconds: float = 7 * 24 * 3600.0
+    # How long a temporary member may be without an open update stream before it is removed.
+    temporary_grace_seconds: float = 60.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -39,6 +43,12 @@ class Settings:
             log_level=_env("COMMUNITIES_LOG_LEVEL", cls.log_level),
             db_pool_size=int(_env("COMMUNITIES_DB_POOL_SIZE", str(cls.db_pool_size))),
             media_dir=_env("COMMUNITIES_MEDIA_DIR", cls.media_dir),
+            event_retention_seconds=float(
+                _env("COMMUNITIES_EVENT_RETENTION_SECONDS", str(cls.event_retention_seconds))
+            ),
+            temporary_grace_seconds=float(
+                _env("COMMUNITIES_TEMPORARY_GRACE_SECONDS", str(cls.temporary_grace_seconds))
+            ),
         )
 
     @property

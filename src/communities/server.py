@@ -23,15 +23,21 @@ from communities.api.invites import InvitesServicer
 from communities.api.media import MediaServicer
 from communities.api.members import MembersServicer
 from communities.api.roles import RolesServicer
+from communities.api.updates import UpdatesServicer
 from communities.api.users import UsersServicer
 from communities.config import Settings
 from communities.domain.snowflake import SnowflakeGenerator
 from communities.media.blobstore import LocalBlobStore
 from communities.services import invites as invites_service
 from communities.services import media as media_service
+from communities.services import members as members_service
+from communities.services import updates as updates_service
 from communities.services.context import App
 from communities.storage import migrate, workers
 from communities.storage.database import Database, is_sqlite
+from communities.updates.hub import Hub
+from communities.updates.streams import StreamRegistry
+from communities.updates.wakeup import PostgresWakeup
 from communities.v1 import (
     channels_pb2,
     channels_pb2_grpc,
@@ -45,6 +51,8 @@ from communities.v1 import (
     members_pb2_grpc,
     roles_pb2,
     roles_pb2_grpc,
+    updates_pb2,
+    updates_pb2_grpc,
     users_pb2,
     users_pb2_grpc,
 )
@@ -52,6 +60,8 @@ from communities.v1 import (
 log = logging.getLogger("communities.server")
 
 MAINTENANCE_SECONDS = 60
+TEMPORARY_CHECK_SECONDS = 5
+KEEPALIVE_MS = 30_000
 GC_GEN0_THRESHOLD = 20_000
 # Worker id leases: renewed every few seconds; a lease not renewed for WORKER_LEASE_MS is free to take.
 WORKER_LEASE_MS = 15_000
@@ -68,6 +78,7 @@ OUR_SERVICES = tuple(
         (members_pb2, "Members"),
         (invites_pb2, "Invites"),
         (media_pb2, "Media"),
+        (updates_pb2, "Updates"),
     )
 )
 SERVICE_NAMES = (*OUR_SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
@@ -182,6 +193,14 @@ class Server:
         self.settings = settings
         self.db = Database.open(settings.database, pool_size=settings.db_pool_size)
         self.app = App(db=self.db, ids=SnowflakeGenerator(settings.worker_id), blobs=LocalBlobStore(settings.media_dir))
+        # The update streams: a hub that follows the events, the open streams' bookkeeping, and on PostgreSQL the
+        # sequencer and LISTEN connection; a unit of work that published events wakes them after its commit.
+        self.app.hub = Hub(self.db)
+        self.app.streams = StreamRegistry(self.db, self.app.clock_ms)
+        self.wakeup = None if is_sqlite(settings.database) else PostgresWakeup(self.db, self.app.hub)
+        self.db.on_publish = self.app.hub.poke if self.wakeup is None else self.wakeup.committed
+        if self.wakeup is not None:
+            self.app.sequence_committed = self.wakeup.sequence
         self.health = health.aio.HealthServicer()
         self.calls = CallInterceptor(self.app)
         self.grpc = grpc.aio.server(
@@ -190,6 +209,12 @@ class Server:
                 ("grpc.max_receive_message_length", settings.max_receive_bytes),
                 ("grpc.max_send_message_length", settings.max_send_bytes),
                 ("grpc.so_reuseport", 0),
+                # HTTP/2 pings keep idle update streams open through proxies and notice vanished clients.
+                ("grpc.keepalive_time_ms", KEEPALIVE_MS),
+                ("grpc.keepalive_timeout_ms", 20_000),
+                ("grpc.keepalive_permit_without_calls", 1),
+                ("grpc.http2.max_pings_without_data", 0),
+                ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
             ],
         )
         communities_pb2_grpc.add_CommunitiesServicer_to_server(CommunitiesServicer(self.app), self.grpc)
@@ -199,6 +224,7 @@ class Server:
         members_pb2_grpc.add_MembersServicer_to_server(MembersServicer(self.app), self.grpc)
         invites_pb2_grpc.add_InvitesServicer_to_server(InvitesServicer(self.app), self.grpc)
         media_pb2_grpc.add_MediaServicer_to_server(MediaServicer(self.app), self.grpc)
+        updates_pb2_grpc.add_UpdatesServicer_to_server(UpdatesServicer(self.app), self.grpc)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         reflection.enable_server_reflection(SERVICE_NAMES, self.grpc)
         _add_reflection_v1(self.grpc)
@@ -219,9 +245,17 @@ class Server:
 
     async def start(self) -> None:
         await self._claim_worker_id()
+        await self.app.hub.start()
+        self.app.streams.start()
+        if self.wakeup is not None:
+            await self.wakeup.start()
         await self.grpc.start()
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._maintenance()), loop.create_task(self._renew_worker_id())]
+        self._tasks = [
+            loop.create_task(self._every(MAINTENANCE_SECONDS, self._maintenance)),
+            loop.create_task(self._every(TEMPORARY_CHECK_SECONDS, self._expire_temporary_members)),
+            loop.create_task(self._renew_worker_id()),
+        ]
         for name in OUR_SERVICES:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
@@ -244,6 +278,10 @@ class Server:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.app.streams.stop()
+        if self.wakeup is not None:
+            await self.wakeup.stop()
+        await self.app.hub.stop()
         try:
             async with self.db.unit_of_work(write=True) as uow:
                 await workers.release(uow, self.settings.worker_id, self.instance)
@@ -281,21 +319,37 @@ class Server:
                 self.lease_lost.set()
                 return
 
-    async def _maintenance(self) -> None:
-        """Now and then: take expired invites off the active lists (they already stop working on expiry) and
-        remove upload parts nobody used within a day."""
+    @staticmethod
+    async def _every(seconds: float, job) -> None:
         while True:
-            await asyncio.sleep(MAINTENANCE_SECONDS)
-            for name, sweep in (
-                ("expired invites", invites_service.sweep_expired_invites),
-                ("stale upload parts", media_service.sweep_stale_uploads),
-            ):
-                try:
-                    swept = await sweep(self.app)
-                    if swept:
-                        log.info("swept %d %s", swept, name)
-                except Exception:
-                    log.exception("sweeping %s failed", name)
+            await asyncio.sleep(seconds)
+            await job()
+
+    async def _maintenance(self) -> None:
+        """Take expired invites off the active lists (they already stop working on expiry), remove upload parts
+        nobody used within a day, and events older than the retention (cursors older than that expire)."""
+        retention_ms = int(self.settings.event_retention_seconds * 1000)
+        for name, sweep in (
+            ("expired invites", invites_service.sweep_expired_invites),
+            ("stale upload parts", media_service.sweep_stale_uploads),
+            ("old events", lambda app: updates_service.sweep_events(app, retention_ms)),
+        ):
+            try:
+                swept = await sweep(self.app)
+                if swept:
+                    log.info("swept %d %s", swept, name)
+            except Exception:
+                log.exception("sweeping %s failed", name)
+
+    async def _expire_temporary_members(self) -> None:
+        try:
+            removed = await members_service.expire_temporary_members(
+                self.app, int(self.settings.temporary_grace_seconds * 1000)
+            )
+            if removed:
+                log.info("removed %d temporary member(s) offline past the grace period", removed)
+        except Exception:
+            log.exception("expiring temporary members failed")
 
 
 async def serve(settings: Settings) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import random
-import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,8 +17,6 @@ import grpc
 import pytest
 from sqlalchemy import func, select
 
-from communities.config import Settings
-from communities.server import Server
 from communities.services import media as media_service
 from communities.storage import tables
 from communities.v1 import (
@@ -32,50 +29,12 @@ from communities.v1 import (
     members_pb2,
     roles_pb2,
 )
-from tests.support.postgres import free_port
-from tests.support.server import AioServerFacade
 
 ROUNDS = 3
 KIB = 1024
 PART = 512 * KIB
 PENDING_MAX = 40 * 1024 * KIB  # 4 photos of 10 MiB, what the server lets an uploader keep pending
 PARTS_PER_UPLOAD = 20
-
-
-class Replica(AioServerFacade):
-    """A second server on the module's database (the schema is already there), with its own worker id."""
-
-    def __init__(self, database_url: str, worker_id: int):
-        super().__init__(database_url)
-        self.worker_id = worker_id
-        self.listen = f"127.0.0.1:{free_port()}"
-
-    async def _start(self) -> None:
-        settings = Settings(
-            listen=self.listen,
-            database=self.database_url,
-            worker_id=self.worker_id,
-            grace_seconds=0,
-            media_dir=tempfile.mkdtemp(prefix="communities-media-"),
-        )
-        self.server = Server(settings)
-        await self.server.start()
-
-
-@pytest.fixture(scope="module")
-def replica(server, database_url):
-    """A second server on the same database (after the first one migrated it)."""
-    second = Replica(database_url, worker_id=1)
-    second.start()
-    yield second
-    second.stop()
-
-
-@pytest.fixture(scope="module")
-def replica_channel(replica):
-    channel = grpc.insecure_channel(replica.listen)
-    yield channel
-    channel.close()
 
 
 @pytest.fixture(scope="module")

@@ -20,9 +20,10 @@ from communities.storage import migrate
 
 
 class AioServerFacade:
-    def __init__(self, database_url: str):
+    def __init__(self, database_url: str, *, worker_id: int = 0, listen: str | None = None):
         self.database_url = database_url
-        self.listen: str | None = None
+        self.worker_id = worker_id
+        self.listen: str | None = listen
         self.server: Server | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="aio-server", daemon=True)
@@ -60,6 +61,7 @@ class AioServerFacade:
         settings = Settings(
             listen=self.listen or "127.0.0.1:0",
             database=self.database_url,
+            worker_id=self.worker_id,
             grace_seconds=0,
             media_dir=tempfile.mkdtemp(prefix="communities-media-"),
         )

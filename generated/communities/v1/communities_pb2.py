@@ -24,45 +24,52 @@ _sym_db = _symbol_database.Default()
 
 from communities.v1 import media_pb2 as communities_dot_v1_dot_media__pb2
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n communities/v1/communities.proto\x12\x0e\x63ommunities.v1\x1a\x1a\x63ommunities/v1/media.proto\x1a\x1bgoogle/protobuf/empty.proto\"\x82\x01\n\tCommunity\x12\n\n\x02id\x18\x01 \x01(\x06\x12\r\n\x05owner\x18\x02 \x01(\x08\x12\x0c\n\x04name\x18\x03 \x01(\t\x12(\n\x05photo\x18\x04 \x01(\x0b\x32\x19.communities.v1.ChatPhoto\x12\x13\n\x0bpermissions\x18\x05 \x01(\x06\x12\r\n\x05muted\x18\x06 \x01(\x08\"-\n\tChatPhoto\x12\x0f\n\x07\x66ile_id\x18\x01 \x01(\x06\x12\x0f\n\x07preview\x18\x02 \x01(\x0c\"\x94\x01\n\rCommunityList\x12.\n\x0b\x63ommunities\x18\x01 \x03(\x0b\x32\x19.communities.v1.Community\x12>\n\x13\x63ommunity_user_info\x18\x02 \x03(\x0b\x32!.communities.v1.CommunityUserInfo\x12\x13\n\x0bunavailable\x18\x03 \x03(\x06\"]\n\x11\x43ommunityUserInfo\x12\x14\n\x0c\x63ommunity_id\x18\x01 \x01(\x06\x12\x14\n\x0cunread_count\x18\x02 \x01(\r\x12\x1c\n\x14unread_mention_count\x18\x03 \x01(\r\"L\n\x11\x43ommunitySettings\x12\x37\n\x0fsystem_messages\x18\x01 \x01(\x0b\x32\x1e.communities.v1.SystemMessages\"f\n\x0eSystemMessages\x12\x17\n\nchannel_id\x18\x01 \x01(\x06H\x00\x88\x01\x01\x12\x1a\n\rjoin_messages\x18\x02 \x01(\x08H\x01\x88\x01\x01\x42\r\n\x0b_channel_idB\x10\n\x0e_join_messages\"\x10\n\x0eGetCommunities\"\x1f\n\x0f\x43reateCommunity\x12\x0c\n\x04name\x18\x01 \x01(\t\"A\n\rEditCommunity\x12\x14\n\x0c\x63ommunity_id\x18\x01 \x01(\x06\x12\x11\n\x04name\x18\x02 \x01(\tH\x00\x88\x01\x01\x42\x07\n\x05_name\"^\n\tEditPhoto\x12\x14\n\x0c\x63ommunity_id\x18\x01 \x01(\x06\x12\x32\n\x04\x66ile\x18\x02 \x01(\x0b\x32\x1f.communities.v1.UploadedFileRefH\x00\x88\x01\x01\x42\x07\n\x05_file\"&\n\x0eLeaveCommunity\x12\x14\n\x0c\x63ommunity_id\x18\x01 \x01(\x06\"\'\n\x0f\x44\x65leteCommunity\x12\x14\n\x0c\x63ommunity_id\x18\x01 \x01(\x06\"Y\n\x0c\x45\x64itSettings\x12\x14\n\x0c\x63ommunity_id\x18\x01 \x01(\x06\x12\x33\n\x08settings\x18\x02 \x01(\x0b\x32!.communities.v1.CommunitySettings\"#\n\x0bGetSettings\x12\x14\n\x0c\x63ommunity_id\x18\x01 \x01(\x06\"/\n\x08SetMuted\x12\x14\n\x0c\x63ommunity_id\x18\x01 \x01(\x06\x12\r\n\x05muted\x18\x02 \x01(\x08\x32\xb2\x05\n\x0b\x43ommunities\x12O\n\x0eGetCommunities\x12\x1e.communities.v1.GetCommunities\x1a\x1d.communities.v1.CommunityList\x12M\n\x0f\x43reateCommunity\x12\x1f.communities.v1.CreateCommunity\x1a\x19.communities.v1.Community\x12I\n\rEditCommunity\x12\x1d.communities.v1.EditCommunity\x1a\x19.communities.v1.Community\x12\x41\n\tEditPhoto\x12\x19.communities.v1.EditPhoto\x1a\x19.communities.v1.Community\x12H\n\x0eLeaveCommunity\x12\x1e.communities.v1.LeaveCommunity\x1a\x16.google.protobuf.Empty\x12J\n\x0f\x44\x65leteCommunity\x12\x1f.communities.v1.DeleteCommunity\x1a\x16.google.protobuf.Empty\x12O\n\x0c\x45\x64itSettings\x12\x1c.communities.v1.EditSettings\x1a!.communities.v1.CommunitySettings\x12M\n\x0bGetSettings\x12\x1b.communities.v1.GetSettings\x1a!.communities.v1.CommunitySettings\x12?\n\x08SetMuted\x12\x18.communities.v1.SetMuted\x1a\x19.communities.v1.Communityb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n communities/v1/communities.proto\x12\x0e\x63ommunities.v1\x1a\x1a\x63ommunities/v1/media.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\x01\n\tCommunity\x12\n\n\x02id\x18\x01 \x01(\x06\x12\r\n\x05owner\x18\x02 \x01(\x08\x12\x0c\n\x04name\x18\x03 \x01(\t\x12(\n\x05photo\x18\x04 \x01(\x0b\x32\x19.communities.v1.ChatPhoto\x12\x13\n\x0bpermissions\x18\x05 \x01(\x06\x12\r\n\x05muted\x18\x06 \x01(\x08\"-\n\tChatPhoto\x12\x0f\n\x07\x66ile_id\x18\x01 \x01(\x06\x12\x0f\n\x07preview\x18\x02 \x01(\x0c\"\x94\x01\n\rCommunityList\x12.\n\x0b\x63ommunities\x18\x01 \x03(\x0b\x32\x19.communities.v1.Community\x12>\n\x13\x63ommunity_user_info\x18\x02 \x03(\x0b\x32!.communities.v1.CommunityUserInfo\x12\x13\n\x0bunavailable\x18\x03 \x03(\x06\"]\n\x11\x43ommunityUserInfo\x12\x14\n\x0c\x63ommunity_id\x18\x01 \x01(\x06\x12\x14\n\x0cunread_count\x18\x02 \x01(\r\x12\x1c\n\x14unread_mention_count\x18\x03 \x01(\r\"L\n\x11\x43ommunitySettings\x12\x37\n\x0fsystem_messages\x18\x01 \x01(\x0b\x32\x1e.communities.v1.SystemMessages\"f\n\x0eSystemMessages\x12\x17\n\nchannel_id\x18\x01 \x01(\x06H\x00\x88\x01\x01\x12\x1a\n\rjoin_messages\x18\x02 \x01(\x08H\x01\x88\x01\x01\x42\r\n\x0b_channel_idB\x10\n\x0e_join_messages\"\x10\n\x0eGetCommunities\"\x1f\n\x0f\x43reateCommunity\x12\x0c\n\x04name\x18\x01 \x01(\t\"A\n\rEditCommunity\x12\x14\n\x0c\x63ommunity_id\x18\x01 \x01(\x06\x12\x11\n\x04name\x18\x02 \x01(\tH\x00\x88\x01\x01\x42\x07\n\x05_name\"^\n\tEditPhoto\x12\x14\n\x0c\x63ommunity_id\x18\x01 \x01(\x06\x12\x32\n\x04\x66ile\x18\x02 \x01(\x0b\x32\x1f.communities.v1.UploadedFileRefH\x00\x88\x01\x01\x42\x07\n\x05_file\"&\n\x0eLeaveCommunity\x12\x14\n\x0c\x63ommunity_id\x18\x01 \x01(\x06\"\'\n\x0f\x44\x65leteCommunity\x12\x14\n\x0c\x63ommunity_id\x18\x01 \x01(\x06\"Y\n\x0c\x45\x64itSettings\x12\x14\n\x0c\x63ommunity_id\x18\x01 \x01(\x06\x12\x33\n\x08settings\x18\x02 \x01(\x0b\x32!.communities.v1.CommunitySettings\"#\n\x0bGetSettings\x12\x14\n\x0c\x63ommunity_id\x18\x01 \x01(\x06\"/\n\x08SetMuted\x12\x14\n\x0c\x63ommunity_id\x18\x01 \x01(\x06\x12\r\n\x05muted\x18\x02 \x01(\x08\"\x8e\x01\n\x0bGetAuditLog\x12\x14\n\x0c\x63ommunity_id\x18\x01 \x01(\x06\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x13\n\x06\x61\x63tion\x18\x04 \x01(\tH\x00\x88\x01\x01\x12\x15\n\x08\x61\x63tor_id\x18\x05 \x01(\x06H\x01\x88\x01\x01\x42\t\n\x07_actionB\x0b\n\t_actor_id\"\x88\x01\n\rAuditLogEntry\x12\n\n\x02id\x18\x01 \x01(\x06\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\x10\n\x08\x61\x63tor_id\x18\x03 \x01(\x06\x12\x11\n\ttarget_id\x18\x04 \x01(\x06\x12&\n\x02\x61t\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x06 \x01(\t\"S\n\x08\x41uditLog\x12.\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1d.communities.v1.AuditLogEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xf8\x05\n\x0b\x43ommunities\x12O\n\x0eGetCommunities\x12\x1e.communities.v1.GetCommunities\x1a\x1d.communities.v1.CommunityList\x12M\n\x0f\x43reateCommunity\x12\x1f.communities.v1.CreateCommunity\x1a\x19.communities.v1.Community\x12I\n\rEditCommunity\x12\x1d.communities.v1.EditCommunity\x1a\x19.communities.v1.Community\x12\x41\n\tEditPhoto\x12\x19.communities.v1.EditPhoto\x1a\x19.communities.v1.Community\x12H\n\x0eLeaveCommunity\x12\x1e.communities.v1.LeaveCommunity\x1a\x16.google.protobuf.Empty\x12J\n\x0f\x44\x65leteCommunity\x12\x1f.communities.v1.DeleteCommunity\x1a\x16.google.protobuf.Empty\x12O\n\x0c\x45\x64itSettings\x12\x1c.communities.v1.EditSettings\x1a!.communities.v1.CommunitySettings\x12M\n\x0bGetSettings\x12\x1b.communities.v1.GetSettings\x1a!.communities.v1.CommunitySettings\x12?\n\x08SetMuted\x12\x18.communities.v1.SetMuted\x1a\x19.communities.v1.Community\x12\x44\n\x0bGetAuditLog\x12\x1b.communities.v1.GetAuditLog\x1a\x18.communities.v1.AuditLogb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'communities.v1.communities_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_COMMUNITY']._serialized_start=110
-  _globals['_COMMUNITY']._serialized_end=240
-  _globals['_CHATPHOTO']._serialized_start=242
-  _globals['_CHATPHOTO']._serialized_end=287
-  _globals['_COMMUNITYLIST']._serialized_start=290
-  _globals['_COMMUNITYLIST']._serialized_end=438
-  _globals['_COMMUNITYUSERINFO']._serialized_start=440
-  _globals['_COMMUNITYUSERINFO']._serialized_end=533
-  _globals['_COMMUNITYSETTINGS']._serialized_start=535
-  _globals['_COMMUNITYSETTINGS']._serialized_end=611
-  _globals['_SYSTEMMESSAGES']._serialized_start=613
-  _globals['_SYSTEMMESSAGES']._serialized_end=715
-  _globals['_GETCOMMUNITIES']._serialized_start=717
-  _globals['_GETCOMMUNITIES']._serialized_end=733
-  _globals['_CREATECOMMUNITY']._serialized_start=735
-  _globals['_CREATECOMMUNITY']._serialized_end=766
-  _globals['_EDITCOMMUNITY']._serialized_start=768
-  _globals['_EDITCOMMUNITY']._serialized_end=833
-  _globals['_EDITPHOTO']._serialized_start=835
-  _globals['_EDITPHOTO']._serialized_end=929
-  _globals['_LEAVECOMMUNITY']._serialized_start=931
-  _globals['_LEAVECOMMUNITY']._serialized_end=969
-  _globals['_DELETECOMMUNITY']._serialized_start=971
-  _globals['_DELETECOMMUNITY']._serialized_end=1010
-  _globals['_EDITSETTINGS']._serialized_start=1012
-  _globals['_EDITSETTINGS']._serialized_end=1101
-  _globals['_GETSETTINGS']._serialized_start=1103
-  _globals['_GETSETTINGS']._serialized_end=1138
-  _globals['_SETMUTED']._serialized_start=1140
-  _globals['_SETMUTED']._serialized_end=1187
-  _globals['_COMMUNITIES']._serialized_start=1190
-  _globals['_COMMUNITIES']._serialized_end=1880
+  _globals['_COMMUNITY']._serialized_start=143
+  _globals['_COMMUNITY']._serialized_end=273
+  _globals['_CHATPHOTO']._serialized_start=275
+  _globals['_CHATPHOTO']._serialized_end=320
+  _globals['_COMMUNITYLIST']._serialized_start=323
+  _globals['_COMMUNITYLIST']._serialized_end=471
+  _globals['_COMMUNITYUSERINFO']._serialized_start=473
+  _globals['_COMMUNITYUSERINFO']._serialized_end=566
+  _globals['_COMMUNITYSETTINGS']._serialized_start=568
+  _globals['_COMMUNITYSETTINGS']._serialized_end=644
+  _globals['_SYSTEMMESSAGES']._serialized_start=646
+  _globals['_SYSTEMMESSAGES']._serialized_end=748
+  _globals['_GETCOMMUNITIES']._serialized_start=750
+  _globals['_GETCOMMUNITIES']._serialized_end=766
+  _globals['_CREATECOMMUNITY']._serialized_start=768
+  _globals['_CREATECOMMUNITY']._serialized_end=799
+  _globals['_EDITCOMMUNITY']._serialized_start=801
+  _globals['_EDITCOMMUNITY']._serialized_end=866
+  _globals['_EDITPHOTO']._serialized_start=868
+  _globals['_EDITPHOTO']._serialized_end=962
+  _globals['_LEAVECOMMUNITY']._serialized_start=964
+  _globals['_LEAVECOMMUNITY']._serialized_end=1002
+  _globals['_DELETECOMMUNITY']._serialized_start=1004
+  _globals['_DELETECOMMUNITY']._serialized_end=1043
+  _globals['_EDITSETTINGS']._serialized_start=1045
+  _globals['_EDITSETTINGS']._serialized_end=1134
+  _globals['_GETSETTINGS']._serialized_start=1136
+  _globals['_GETSETTINGS']._serialized_end=1171
+  _globals['_SETMUTED']._serialized_start=1173
+  _globals['_SETMUTED']._serialized_end=1220
+  _globals['_GETAUDITLOG']._serialized_start=1223
+  _globals['_GETAUDITLOG']._serialized_end=1365
+  _globals['_AUDITLOGENTRY']._serialized_start=1368
+  _globals['_AUDITLOGENTRY']._serialized_end=1504
+  _globals['_AUDITLOG']._serialized_start=1506
+  _globals['_AUDITLOG']._serialized_end=1589
+  _globals['_COMMUNITIES']._serialized_start=1592
+  _globals['_COMMUNITIES']._serialized_end=2352
 # @@protoc_insertion_point(module_scope)

@@ -1,5 +1,8 @@
+import datetime
+
 from communities.v1 import media_pb2 as _media_pb2
 from google.protobuf import empty_pb2 as _empty_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -125,3 +128,41 @@ class SetMuted(_message.Message):
     community_id: int
     muted: bool
     def __init__(self, community_id: _Optional[int] = ..., muted: _Optional[bool] = ...) -> None: ...
+
+class GetAuditLog(_message.Message):
+    __slots__ = ("community_id", "page_size", "page_token", "action", "actor_id")
+    COMMUNITY_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    community_id: int
+    page_size: int
+    page_token: str
+    action: str
+    actor_id: int
+    def __init__(self, community_id: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., action: _Optional[str] = ..., actor_id: _Optional[int] = ...) -> None: ...
+
+class AuditLogEntry(_message.Message):
+    __slots__ = ("id", "action", "actor_id", "target_id", "at", "reason")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    TARGET_ID_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    action: str
+    actor_id: int
+    target_id: int
+    at: _timestamp_pb2.Timestamp
+    reason: str
+    def __init__(self, id: _Optional[int] = ..., action: _Optional[str] = ..., actor_id: _Optional[int] = ..., target_id: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class AuditLog(_message.Message):
+    __slots__ = ("entries", "next_page_token")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[AuditLogEntry]
+    next_page_token: str
+    def __init__(self, entries: _Optional[_Iterable[_Union[AuditLogEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

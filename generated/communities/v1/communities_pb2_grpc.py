@@ -81,6 +81,11 @@ class CommunitiesStub:
                 request_serializer=communities_dot_v1_dot_communities__pb2.SetMuted.SerializeToString,
                 response_deserializer=communities_dot_v1_dot_communities__pb2.Community.FromString,
                 _registered_method=True)
+        self.GetAuditLog = channel.unary_unary(
+                '/communities.v1.Communities/GetAuditLog',
+                request_serializer=communities_dot_v1_dot_communities__pb2.GetAuditLog.SerializeToString,
+                response_deserializer=communities_dot_v1_dot_communities__pb2.AuditLog.FromString,
+                _registered_method=True)
 
 
 class CommunitiesServicer:
@@ -150,6 +155,13 @@ class CommunitiesServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetAuditLog(self, request, context):
+        """The community's recent changes, who made them and why. Needs MODIFY_COMMUNITY.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CommunitiesServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -197,6 +209,11 @@ def add_CommunitiesServicer_to_server(servicer, server):
                     servicer.SetMuted,
                     request_deserializer=communities_dot_v1_dot_communities__pb2.SetMuted.FromString,
                     response_serializer=communities_dot_v1_dot_communities__pb2.Community.SerializeToString,
+            ),
+            'GetAuditLog': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAuditLog,
+                    request_deserializer=communities_dot_v1_dot_communities__pb2.GetAuditLog.FromString,
+                    response_serializer=communities_dot_v1_dot_communities__pb2.AuditLog.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -443,6 +460,33 @@ class Communities:
             '/communities.v1.Communities/SetMuted',
             communities_dot_v1_dot_communities__pb2.SetMuted.SerializeToString,
             communities_dot_v1_dot_communities__pb2.Community.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAuditLog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/communities.v1.Communities/GetAuditLog',
+            communities_dot_v1_dot_communities__pb2.GetAuditLog.SerializeToString,
+            communities_dot_v1_dot_communities__pb2.AuditLog.FromString,
             options,
             channel_credentials,
             insecure,

@@ -28,45 +28,45 @@ from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63ommunities/v1/invites.proto\x12\x0e\x63ommunities.v1\x1a\x1d\x63ommunities/v1/channels.proto\x1a communities/v1/communities.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"5\n\nInviteRole\x12\n\n\x02id\x18\x01 \x01(\x06\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05\x63olor\x18\x03 \x01(\r\"\xce\x02\n\x06Invite\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x14\n\x0c\x63ommunity_id\x18\x02 \x01(\x06\x12\x12\n\nchannel_id\x18\x03 \x01(\x06\x12\x12\n\ninviter_id\x18\x04 \x01(\x06\x12)\n\x05roles\x18\x05 \x03(\x0b\x32\x1a.communities.v1.InviteRole\x12\x0c\n\x04uses\x18\x06 \x01(\r\x12\x10\n\x08max_uses\x18\x07 \x01(\r\x12\x0f\n\x07max_age\x18\x08 \x01(\r\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08targeted\x18\x0b \x01(\x08\x12*\n\x05state\x18\x0c \x01(\x0e\x32\x1b.communities.v1.InviteState\"N\n\nInviteList\x12\'\n\x07invites\x18\x01 \x03(\x0b\x32\x16.communities.v1.Invite\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xff\x02\n\rInvitePreview\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x14\n\x0c\x63ommunity_id\x18\x02 \x01(\x06\x12\x16\n\x0e\x63ommunity_name\x18\x03 \x01(\t\x12\x32\n\x0f\x63ommunity_photo\x18\x04 \x01(\x0b\x32\x19.communities.v1.ChatPhoto\x12\x12\n\nchannel_id\x18\x05 \x01(\x06\x12\x14\n\x0c\x63hannel_name\x18\x06 \x01(\t\x12\x31\n\x0c\x63hannel_type\x18\x07 \x01(\x0e\x32\x1b.communities.v1.ChannelType\x12 \n\x18\x61pproximate_member_count\x18\x08 \x01(\r\x12)\n\x05roles\x18\t \x03(\x0b\x32\x1a.communities.v1.InviteRole\x12.\n\nexpires_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ninviter_id\x18\x0b \x01(\x06\x12\x10\n\x08targeted\x18\x0c \x01(\x08\"\xa5\x01\n\x0c\x43reateInvite\x12\x12\n\nchannel_id\x18\x01 \x01(\x06\x12\x14\n\x07max_age\x18\x02 \x01(\rH\x00\x88\x01\x01\x12\x15\n\x08max_uses\x18\x03 \x01(\rH\x01\x88\x01\x01\x12\x0e\n\x06unique\x18\x04 \x01(\x08\x12\x10\n\x08role_ids\x18\x05 \x03(\x06\x12\x19\n\x11target_users_file\x18\x06 \x01(\x0c\x42\n\n\x08_max_ageB\x0b\n\t_max_uses\"\x1c\n\x0cLookupInvite\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\"\x19\n\tUseInvite\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\"\x85\x01\n\x0bListInvites\x12\x16\n\x0c\x63ommunity_id\x18\x01 \x01(\x06H\x00\x12\x14\n\nchannel_id\x18\x02 \x01(\x06H\x00\x12\x18\n\x10include_inactive\x18\x03 \x01(\x08\x12\x11\n\tpage_size\x18\x04 \x01(\r\x12\x12\n\npage_token\x18\x05 \x01(\tB\x07\n\x05scope\"\x1c\n\x0c\x44\x65leteInvite\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\"\x1e\n\x0eGetTargetUsers\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\",\n\x0fTargetUsersFile\x12\x19\n\x11target_users_file\x18\x01 \x01(\x0c\"<\n\x11UpdateTargetUsers\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x19\n\x11target_users_file\x18\x02 \x01(\x0c\"\'\n\x17GetTargetUsersJobStatus\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\"\xff\x01\n\x14TargetUsersJobStatus\x12)\n\x06status\x18\x01 \x01(\x0e\x32\x19.communities.v1.JobStatus\x12\x13\n\x0btotal_users\x18\x02 \x01(\r\x12\x17\n\x0fprocessed_users\x18\x03 \x01(\r\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x63ompleted_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rerror_message\x18\x06 \x01(\t\x12\x15\n\runknown_users\x18\x07 \x01(\r*x\n\x0bInviteState\x12\x1c\n\x18INVITE_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13INVITE_STATE_ACTIVE\x10\x01\x12\x18\n\x14INVITE_STATE_EXPIRED\x10\x02\x12\x18\n\x14INVITE_STATE_USED_UP\x10\x03*R\n\tJobStatus\x12\x1a\n\x16JOB_STATUS_UNSPECIFIED\x10\x00\x12\x0e\n\nPROCESSING\x10\x01\x12\r\n\tCOMPLETED\x10\x02\x12\n\n\x06\x46\x41ILED\x10\x03\x32\x88\x05\n\x07Invites\x12\x44\n\x0c\x43reateInvite\x12\x1c.communities.v1.CreateInvite\x1a\x16.communities.v1.Invite\x12K\n\x0cLookupInvite\x12\x1c.communities.v1.LookupInvite\x1a\x1d.communities.v1.InvitePreview\x12\x41\n\tUseInvite\x12\x19.communities.v1.UseInvite\x1a\x19.communities.v1.Community\x12\x46\n\x0bListInvites\x12\x1b.communities.v1.ListInvites\x1a\x1a.communities.v1.InviteList\x12\x44\n\x0c\x44\x65leteInvite\x12\x1c.communities.v1.DeleteInvite\x1a\x16.google.protobuf.Empty\x12Q\n\x0eGetTargetUsers\x12\x1e.communities.v1.GetTargetUsers\x1a\x1f.communities.v1.TargetUsersFile\x12\\\n\x11UpdateTargetUsers\x12!.communities.v1.UpdateTargetUsers\x1a$.communities.v1.TargetUsersJobStatus\x12h\n\x17GetTargetUsersJobStatus\x12\'.communities.v1.GetTargetUsersJobStatus\x1a$.communities.v1.TargetUsersJobStatusb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63ommunities/v1/invites.proto\x12\x0e\x63ommunities.v1\x1a\x1d\x63ommunities/v1/channels.proto\x1a communities/v1/communities.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"5\n\nInviteRole\x12\n\n\x02id\x18\x01 \x01(\x06\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05\x63olor\x18\x03 \x01(\r\"\xe1\x02\n\x06Invite\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x14\n\x0c\x63ommunity_id\x18\x02 \x01(\x06\x12\x12\n\nchannel_id\x18\x03 \x01(\x06\x12\x12\n\ninviter_id\x18\x04 \x01(\x06\x12)\n\x05roles\x18\x05 \x03(\x0b\x32\x1a.communities.v1.InviteRole\x12\x0c\n\x04uses\x18\x06 \x01(\r\x12\x10\n\x08max_uses\x18\x07 \x01(\r\x12\x0f\n\x07max_age\x18\x08 \x01(\r\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08targeted\x18\x0b \x01(\x08\x12*\n\x05state\x18\x0c \x01(\x0e\x32\x1b.communities.v1.InviteState\x12\x11\n\ttemporary\x18\r \x01(\x08\"N\n\nInviteList\x12\'\n\x07invites\x18\x01 \x03(\x0b\x32\x16.communities.v1.Invite\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xff\x02\n\rInvitePreview\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x14\n\x0c\x63ommunity_id\x18\x02 \x01(\x06\x12\x16\n\x0e\x63ommunity_name\x18\x03 \x01(\t\x12\x32\n\x0f\x63ommunity_photo\x18\x04 \x01(\x0b\x32\x19.communities.v1.ChatPhoto\x12\x12\n\nchannel_id\x18\x05 \x01(\x06\x12\x14\n\x0c\x63hannel_name\x18\x06 \x01(\t\x12\x31\n\x0c\x63hannel_type\x18\x07 \x01(\x0e\x32\x1b.communities.v1.ChannelType\x12 \n\x18\x61pproximate_member_count\x18\x08 \x01(\r\x12)\n\x05roles\x18\t \x03(\x0b\x32\x1a.communities.v1.InviteRole\x12.\n\nexpires_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ninviter_id\x18\x0b \x01(\x06\x12\x10\n\x08targeted\x18\x0c \x01(\x08\"\xb8\x01\n\x0c\x43reateInvite\x12\x12\n\nchannel_id\x18\x01 \x01(\x06\x12\x14\n\x07max_age\x18\x02 \x01(\rH\x00\x88\x01\x01\x12\x15\n\x08max_uses\x18\x03 \x01(\rH\x01\x88\x01\x01\x12\x0e\n\x06unique\x18\x04 \x01(\x08\x12\x10\n\x08role_ids\x18\x05 \x03(\x06\x12\x19\n\x11target_users_file\x18\x06 \x01(\x0c\x12\x11\n\ttemporary\x18\x07 \x01(\x08\x42\n\n\x08_max_ageB\x0b\n\t_max_uses\"\x1c\n\x0cLookupInvite\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\"\x19\n\tUseInvite\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\"\x85\x01\n\x0bListInvites\x12\x16\n\x0c\x63ommunity_id\x18\x01 \x01(\x06H\x00\x12\x14\n\nchannel_id\x18\x02 \x01(\x06H\x00\x12\x18\n\x10include_inactive\x18\x03 \x01(\x08\x12\x11\n\tpage_size\x18\x04 \x01(\r\x12\x12\n\npage_token\x18\x05 \x01(\tB\x07\n\x05scope\"\x1c\n\x0c\x44\x65leteInvite\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\"\x1e\n\x0eGetTargetUsers\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\",\n\x0fTargetUsersFile\x12\x19\n\x11target_users_file\x18\x01 \x01(\x0c\"<\n\x11UpdateTargetUsers\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x19\n\x11target_users_file\x18\x02 \x01(\x0c\"\'\n\x17GetTargetUsersJobStatus\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\"\xff\x01\n\x14TargetUsersJobStatus\x12)\n\x06status\x18\x01 \x01(\x0e\x32\x19.communities.v1.JobStatus\x12\x13\n\x0btotal_users\x18\x02 \x01(\r\x12\x17\n\x0fprocessed_users\x18\x03 \x01(\r\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x63ompleted_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rerror_message\x18\x06 \x01(\t\x12\x15\n\runknown_users\x18\x07 \x01(\r*x\n\x0bInviteState\x12\x1c\n\x18INVITE_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13INVITE_STATE_ACTIVE\x10\x01\x12\x18\n\x14INVITE_STATE_EXPIRED\x10\x02\x12\x18\n\x14INVITE_STATE_USED_UP\x10\x03*R\n\tJobStatus\x12\x1a\n\x16JOB_STATUS_UNSPECIFIED\x10\x00\x12\x0e\n\nPROCESSING\x10\x01\x12\r\n\tCOMPLETED\x10\x02\x12\n\n\x06\x46\x41ILED\x10\x03\x32\x88\x05\n\x07Invites\x12\x44\n\x0c\x43reateInvite\x12\x1c.communities.v1.CreateInvite\x1a\x16.communities.v1.Invite\x12K\n\x0cLookupInvite\x12\x1c.communities.v1.LookupInvite\x1a\x1d.communities.v1.InvitePreview\x12\x41\n\tUseInvite\x12\x19.communities.v1.UseInvite\x1a\x19.communities.v1.Community\x12\x46\n\x0bListInvites\x12\x1b.communities.v1.ListInvites\x1a\x1a.communities.v1.InviteList\x12\x44\n\x0c\x44\x65leteInvite\x12\x1c.communities.v1.DeleteInvite\x1a\x16.google.protobuf.Empty\x12Q\n\x0eGetTargetUsers\x12\x1e.communities.v1.GetTargetUsers\x1a\x1f.communities.v1.TargetUsersFile\x12\\\n\x11UpdateTargetUsers\x12!.communities.v1.UpdateTargetUsers\x1a$.communities.v1.TargetUsersJobStatus\x12h\n\x17GetTargetUsersJobStatus\x12\'.communities.v1.GetTargetUsersJobStatus\x1a$.communities.v1.TargetUsersJobStatusb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'communities.v1.invites_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_INVITESTATE']._serialized_start=1863
-  _globals['_INVITESTATE']._serialized_end=1983
-  _globals['_JOBSTATUS']._serialized_start=1985
-  _globals['_JOBSTATUS']._serialized_end=2067
+  _globals['_INVITESTATE']._serialized_start=1901
+  _globals['_INVITESTATE']._serialized_end=2021
+  _globals['_JOBSTATUS']._serialized_start=2023
+  _globals['_JOBSTATUS']._serialized_end=2105
   _globals['_INVITEROLE']._serialized_start=175
   _globals['_INVITEROLE']._serialized_end=228
   _globals['_INVITE']._serialized_start=231
-  _globals['_INVITE']._serialized_end=565
-  _globals['_INVITELIST']._serialized_start=567
-  _globals['_INVITELIST']._serialized_end=645
-  _globals['_INVITEPREVIEW']._serialized_start=648
-  _globals['_INVITEPREVIEW']._serialized_end=1031
-  _globals['_CREATEINVITE']._serialized_start=1034
-  _globals['_CREATEINVITE']._serialized_end=1199
-  _globals['_LOOKUPINVITE']._serialized_start=1201
-  _globals['_LOOKUPINVITE']._serialized_end=1229
-  _globals['_USEINVITE']._serialized_start=1231
-  _globals['_USEINVITE']._serialized_end=1256
-  _globals['_LISTINVITES']._serialized_start=1259
-  _globals['_LISTINVITES']._serialized_end=1392
-  _globals['_DELETEINVITE']._serialized_start=1394
-  _globals['_DELETEINVITE']._serialized_end=1422
-  _globals['_GETTARGETUSERS']._serialized_start=1424
-  _globals['_GETTARGETUSERS']._serialized_end=1454
-  _globals['_TARGETUSERSFILE']._serialized_start=1456
-  _globals['_TARGETUSERSFILE']._serialized_end=1500
-  _globals['_UPDATETARGETUSERS']._serialized_start=1502
-  _globals['_UPDATETARGETUSERS']._serialized_end=1562
-  _globals['_GETTARGETUSERSJOBSTATUS']._serialized_start=1564
-  _globals['_GETTARGETUSERSJOBSTATUS']._serialized_end=1603
-  _globals['_TARGETUSERSJOBSTATUS']._serialized_start=1606
-  _globals['_TARGETUSERSJOBSTATUS']._serialized_end=1861
-  _globals['_INVITES']._serialized_start=2070
-  _globals['_INVITES']._serialized_end=2718
+  _globals['_INVITE']._serialized_end=584
+  _globals['_INVITELIST']._serialized_start=586
+  _globals['_INVITELIST']._serialized_end=664
+  _globals['_INVITEPREVIEW']._serialized_start=667
+  _globals['_INVITEPREVIEW']._serialized_end=1050
+  _globals['_CREATEINVITE']._serialized_start=1053
+  _globals['_CREATEINVITE']._serialized_end=1237
+  _globals['_LOOKUPINVITE']._serialized_start=1239
+  _globals['_LOOKUPINVITE']._serialized_end=1267
+  _globals['_USEINVITE']._serialized_start=1269
+  _globals['_USEINVITE']._serialized_end=1294
+  _globals['_LISTINVITES']._serialized_start=1297
+  _globals['_LISTINVITES']._serialized_end=1430
+  _globals['_DELETEINVITE']._serialized_start=1432
+  _globals['_DELETEINVITE']._serialized_end=1460
+  _globals['_GETTARGETUSERS']._serialized_start=1462
+  _globals['_GETTARGETUSERS']._serialized_end=1492
+  _globals['_TARGETUSERSFILE']._serialized_start=1494
+  _globals['_TARGETUSERSFILE']._serialized_end=1538
+  _globals['_UPDATETARGETUSERS']._serialized_start=1540
+  _globals['_UPDATETARGETUSERS']._serialized_end=1600
+  _globals['_GETTARGETUSERSJOBSTATUS']._serialized_start=1602
+  _globals['_GETTARGETUSERSJOBSTATUS']._serialized_end=1641
+  _globals['_TARGETUSERSJOBSTATUS']._serialized_start=1644
+  _globals['_TARGETUSERSJOBSTATUS']._serialized_end=1899
+  _globals['_INVITES']._serialized_start=2108
+  _globals['_INVITES']._serialized_end=2756
 # @@protoc_insertion_point(module_scope)

@@ -46,7 +46,7 @@ class InviteRole(_message.Message):
     def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., color: _Optional[int] = ...) -> None: ...
 
 class Invite(_message.Message):
-    __slots__ = ("code", "community_id", "channel_id", "inviter_id", "roles", "uses", "max_uses", "max_age", "created_at", "expires_at", "targeted", "state")
+    __slots__ = ("code", "community_id", "channel_id", "inviter_id", "roles", "uses", "max_uses", "max_age", "created_at", "expires_at", "targeted", "state", "temporary")
     CODE_FIELD_NUMBER: _ClassVar[int]
     COMMUNITY_ID_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_ID_FIELD_NUMBER: _ClassVar[int]
@@ -59,6 +59,7 @@ class Invite(_message.Message):
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     TARGETED_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
+    TEMPORARY_FIELD_NUMBER: _ClassVar[int]
     code: str
     community_id: int
     channel_id: int
@@ -71,7 +72,8 @@ class Invite(_message.Message):
     expires_at: _timestamp_pb2.Timestamp
     targeted: bool
     state: InviteState
-    def __init__(self, code: _Optional[str] = ..., community_id: _Optional[int] = ..., channel_id: _Optional[int] = ..., inviter_id: _Optional[int] = ..., roles: _Optional[_Iterable[_Union[InviteRole, _Mapping]]] = ..., uses: _Optional[int] = ..., max_uses: _Optional[int] = ..., max_age: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., targeted: _Optional[bool] = ..., state: _Optional[_Union[InviteState, str]] = ...) -> None: ...
+    temporary: bool
+    def __init__(self, code: _Optional[str] = ..., community_id: _Optional[int] = ..., channel_id: _Optional[int] = ..., inviter_id: _Optional[int] = ..., roles: _Optional[_Iterable[_Union[InviteRole, _Mapping]]] = ..., uses: _Optional[int] = ..., max_uses: _Optional[int] = ..., max_age: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., targeted: _Optional[bool] = ..., state: _Optional[_Union[InviteState, str]] = ..., temporary: _Optional[bool] = ...) -> None: ...
 
 class InviteList(_message.Message):
     __slots__ = ("invites", "next_page_token")
@@ -110,20 +112,22 @@ class InvitePreview(_message.Message):
     def __init__(self, code: _Optional[str] = ..., community_id: _Optional[int] = ..., community_name: _Optional[str] = ..., community_photo: _Optional[_Union[_communities_pb2.ChatPhoto, _Mapping]] = ..., channel_id: _Optional[int] = ..., channel_name: _Optional[str] = ..., channel_type: _Optional[_Union[_channels_pb2.ChannelType, str]] = ..., approximate_member_count: _Optional[int] = ..., roles: _Optional[_Iterable[_Union[InviteRole, _Mapping]]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., inviter_id: _Optional[int] = ..., targeted: _Optional[bool] = ...) -> None: ...
 
 class CreateInvite(_message.Message):
-    __slots__ = ("channel_id", "max_age", "max_uses", "unique", "role_ids", "target_users_file")
+    __slots__ = ("channel_id", "max_age", "max_uses", "unique", "role_ids", "target_users_file", "temporary")
     CHANNEL_ID_FIELD_NUMBER: _ClassVar[int]
     MAX_AGE_FIELD_NUMBER: _ClassVar[int]
     MAX_USES_FIELD_NUMBER: _ClassVar[int]
     UNIQUE_FIELD_NUMBER: _ClassVar[int]
     ROLE_IDS_FIELD_NUMBER: _ClassVar[int]
     TARGET_USERS_FILE_FIELD_NUMBER: _ClassVar[int]
+    TEMPORARY_FIELD_NUMBER: _ClassVar[int]
     channel_id: int
     max_age: int
     max_uses: int
     unique: bool
     role_ids: _containers.RepeatedScalarFieldContainer[int]
     target_users_file: bytes
-    def __init__(self, channel_id: _Optional[int] = ..., max_age: _Optional[int] = ..., max_uses: _Optional[int] = ..., unique: _Optional[bool] = ..., role_ids: _Optional[_Iterable[int]] = ..., target_users_file: _Optional[bytes] = ...) -> None: ...
+    temporary: bool
+    def __init__(self, channel_id: _Optional[int] = ..., max_age: _Optional[int] = ..., max_uses: _Optional[int] = ..., unique: _Optional[bool] = ..., role_ids: _Optional[_Iterable[int]] = ..., target_users_file: _Optional[bytes] = ..., temporary: _Optional[bool] = ...) -> None: ...
 
 class LookupInvite(_message.Message):
     __slots__ = ("code",)

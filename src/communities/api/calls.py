@@ -9,15 +9,18 @@ import contextvars
 import inspect
 import logging
 import time
+import urllib.parse
 from collections.abc import Callable
 
 import grpc
 
 from communities.api import errors
+from communities.domain import validation
 from communities.domain.errors import DomainError, InvalidArgument
 from communities.services import users as users_service
 from communities.services.context import App, Principal
 from communities.storage.database import StorageUnavailable
+from communities.updates import publish
 
 log = logging.getLogger("communities.calls")
 
@@ -56,11 +59,24 @@ def _tolerant(deserializer):
     return deserialize
 
 
-def _authorization(context: grpc.aio.ServicerContext) -> str | None:
+AUDIT_REASON_KEY = "x-audit-log-reason"
+
+
+def _credentials(context: grpc.aio.ServicerContext) -> tuple[str | None, str | None]:
+    """The call's `authorization` and `x-audit-log-reason` metadata."""
+    authorization = reason = None
     for key, value in context.invocation_metadata() or ():
         if key == "authorization":
-            return value
-    return None
+            authorization = value
+        elif key == AUDIT_REASON_KEY:
+            reason = value
+    return authorization, reason
+
+
+def _audit_reason(value: str) -> str | None:
+    """Metadata values are ASCII: a reason in other scripts is sent percent-encoded (as Discord's header is)."""
+    text = validation.reason(urllib.parse.unquote(value, errors="strict"), AUDIT_REASON_KEY)
+    return text or None
 
 
 class Draining(Exception):
@@ -92,8 +108,14 @@ class _Call:
         error."""
         await self._refuse(self)
         if not self._public:
-            self._principal = await users_service.authenticate(self._app, _authorization(self._context))
+            authorization, reason = _credentials(self._context)
+            self._principal = await users_service.authenticate(self._app, authorization)
             _principal.set(self._principal)
+            if reason is not None:
+                try:
+                    publish.audit_reason.set(_audit_reason(reason))
+                except UnicodeDecodeError:
+                    raise InvalidArgument.field(AUDIT_REASON_KEY, "is not percent-encoded UTF-8") from None
 
     def uncount(self) -> None:
         self._end()

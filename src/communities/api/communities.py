@@ -61,3 +61,15 @@ class CommunitiesServicer(communities_pb2_grpc.CommunitiesServicer):
     async def SetMuted(self, request, context):
         view = await service.set_muted(self.app, current_principal(), request.community_id, request.muted)
         return convert.community(view)
+
+    async def GetAuditLog(self, request, context):
+        page = await service.get_audit_log(
+            self.app,
+            current_principal(),
+            request.community_id,
+            page_size=request.page_size,
+            page_token=request.page_token,
+            action=request.action if request.HasField("action") else None,
+            actor_id=request.actor_id if request.HasField("actor_id") else None,
+        )
+        return convert.audit_log(page)

@@ -7,12 +7,13 @@ from google.protobuf import timestamp_pb2
 
 from communities.domain import validation
 from communities.services.channels import ChannelView, OverrideView
-from communities.services.communities import CommunityView, SettingsView
+from communities.services.communities import AuditPage, CommunityView, SettingsView
 from communities.services.invites import InviteView, JobView, PreviewView
 from communities.services.roles import Explanation, RolesView
 from communities.storage.members import BanRecord, MemberRecord
 from communities.storage.repository import UserRecord
 from communities.storage.roles import RoleRecord
+from communities.updates import encode
 from communities.v1 import channels_pb2, communities_pb2, invites_pb2, members_pb2, roles_pb2, users_pb2
 
 
@@ -152,23 +153,7 @@ def invite_role(role: RoleRecord) -> invites_pb2.InviteRole:
 
 
 def invite(view: InviteView) -> invites_pb2.Invite:
-    record = view.invite
-    message = invites_pb2.Invite(
-        code=record.code,
-        community_id=record.community_id,
-        channel_id=record.channel_id,
-        inviter_id=record.inviter_id,
-        roles=[invite_role(role) for role in view.roles],
-        uses=record.uses,
-        max_uses=record.max_uses,
-        max_age=record.max_age,
-        created_at=timestamp(record.created_at_ms),
-        targeted=record.targeted,
-        state=view.state,
-    )
-    if record.expires_at_ms is not None:
-        message.expires_at.CopyFrom(timestamp(record.expires_at_ms))
-    return message
+    return encode.invite(view.invite, view.roles, view.state)
 
 
 def invite_preview(view: PreviewView) -> invites_pb2.InvitePreview:
@@ -206,3 +191,20 @@ def job_status(view: JobView) -> invites_pb2.TargetUsersJobStatus:
     if view.completed_at_ms is not None:
         message.completed_at.CopyFrom(timestamp(view.completed_at_ms))
     return message
+
+
+def audit_log(page: AuditPage) -> communities_pb2.AuditLog:
+    return communities_pb2.AuditLog(
+        entries=[
+            communities_pb2.AuditLogEntry(
+                id=entry.id,
+                action=entry.kind,
+                actor_id=entry.actor_id or 0,
+                target_id=entry.target_id or 0,
+                at=timestamp(entry.at_ms),
+                reason=entry.reason or "",
+            )
+            for entry in page.entries
+        ],
+        next_page_token=page.next_page_token,
+    )

@@ -25,6 +25,7 @@ class InvitesServicer(invites_pb2_grpc.InvitesServicer):
             unique=request.unique,
             role_ids=list(request.role_ids),
             target_users_file=request.target_users_file,
+            temporary=request.temporary,
         )
         return convert.invite(view)
 

@@ -21,6 +21,7 @@ from communities.storage import channels as channels_repo
 from communities.storage import roles as roles_repo
 from communities.storage.channels import ChannelRecord
 from communities.storage.database import UnitOfWork
+from communities.updates import publish
 
 
 @dataclass(slots=True)
@@ -134,6 +135,7 @@ async def create_channel(
         if parent is not None:
             await channels_repo.copy_overrides(uow, parent.id, channel_id)
         access = await require_channel_or_created(uow, channel_id, principal)
+        await publish.channel_created(app, uow, principal.id, access.channel)
     return access
 
 
@@ -180,6 +182,8 @@ async def edit_channel(
                 values["parent_id"] = parent_id
         await channels_repo.update_channel(uow, channel_id, **values)
         view = await require_channel_or_created(uow, channel_id, principal)
+        if values:
+            await publish.channel_updated(app, uow, principal.id, view.channel)
     return view
 
 
@@ -187,6 +191,8 @@ async def delete_channel(app: App, principal: Principal, channel_id: int) -> Non
     async with app.db.unit_of_work(write=True) as uow:
         access = await _require_modify(uow, channel_id, principal)
         await channels_repo.delete_channel(uow, access.channel)
+        channel = access.channel
+        await publish.channel_deleted(app, uow, principal.id, channel.community_id, channel.id, access.overrides)
 
 
 async def get_overrides(app: App, principal: Principal, channel_id: int) -> list[OverrideView]:
@@ -219,11 +225,14 @@ async def create_override(
         changed = (allow ^ previous.allow) | (deny ^ previous.deny)
         require_held(held, changed, "Channel override")
         await channels_repo.upsert_override(uow, channel_id, role_id, Override(allow=allow, deny=deny))
+        await publish.override_updated(app, uow, principal.id, community_id, channel_id, role_id, allow, deny)
     return OverrideView(channel_id, role_id, allow, deny)
 
 
 async def delete_override(app: App, principal: Principal, channel_id: int, role_id: int) -> None:
     async with app.db.unit_of_work(write=True) as uow:
-        await _require_modify(uow, channel_id, principal)
+        access = await _require_modify(uow, channel_id, principal)
         if not await channels_repo.delete_override(uow, channel_id, role_id):
             raise NotFound.of("ROLE", "This channel has no override for that role")
+        community_id = access.channel.community_id
+        await publish.override_deleted(app, uow, principal.id, community_id, channel_id, role_id)

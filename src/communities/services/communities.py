@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from communities.domain import validation
+from communities.domain import paging, validation
 from communities.domain.channels import ChannelType
-from communities.domain.errors import FailedPrecondition, LimitReached, NotFound, PermissionDenied
+from communities.domain.errors import FailedPrecondition, InvalidArgument, LimitReached, NotFound, PermissionDenied
 from communities.domain.permissions import DEFAULT_PERMISSIONS, Permission, community_permissions
 from communities.services import blobs
 from communities.services.access import require_membership, require_permission
 from communities.services.context import App, Principal
 from communities.storage import channels as channels_repo
+from communities.storage import events as events_repo
 from communities.storage import media as media_repo
 from communities.storage import members as members_repo
 from communities.storage import repository as repo
+from communities.updates import publish
 
 GENERAL_CHANNEL = "general"
 
@@ -94,6 +96,10 @@ async def create_community(app: App, principal: Principal, name: str) -> Communi
         )
         await members_repo.insert_member(uow, community_id, principal.id, now)
         membership = await require_membership(uow, community_id, principal)
+        [owner] = await members_repo.get_members(uow, community_id, [principal.id])
+        await publish.member_joined(
+            app, uow, owner, invite_code=None, inviter_id=None, granted_role_ids=(), temporary=False
+        )
     return view(membership)
 
 
@@ -106,6 +112,7 @@ async def edit_community(app: App, principal: Principal, community_id: int, name
         if name is not None:
             await repo.update_community(uow, community_id, name=name)
             membership = await require_membership(uow, community_id, principal)
+            await publish.community_updated(app, uow, principal.id, membership.community)
     return view(membership)
 
 
@@ -118,6 +125,7 @@ async def leave_community(app: App, principal: Principal, community_id: int) -> 
             )
         if not await members_repo.delete_member(uow, community_id, principal.id):
             raise NotFound.of("COMMUNITY")  # it was deleted, or we left, meanwhile
+        await publish.member_left(app, uow, principal.id, community_id, principal.id, publish.LEFT)
 
 
 async def delete_community(app: App, principal: Principal, community_id: int) -> None:
@@ -130,6 +138,7 @@ async def delete_community(app: App, principal: Principal, community_id: int) ->
             photo_key = await media_repo.delete_file(uow, membership.community.photo_file_id)
         if not await repo.delete_community(uow, community_id):
             raise NotFound.of("COMMUNITY")  # deleted by a racing call
+        await publish.community_deleted(app, uow, principal.id, community_id)
     if photo_key is not None:
         await blobs.collect(app, photo_key)
 
@@ -171,6 +180,10 @@ async def edit_settings(
             values["join_messages"] = join_messages
         await repo.update_community(uow, community_id, **values)
         membership = await require_membership(uow, community_id, principal)
+        community = membership.community
+        await publish.settings_updated(
+            app, uow, principal.id, community_id, community.system_channel_id, community.join_messages
+        )
     return settings_view(membership.community)
 
 
@@ -180,3 +193,38 @@ async def set_muted(app: App, principal: Principal, community_id: int, muted: bo
         await members_repo.set_member_muted(uow, community_id, principal.id, muted)
         membership = await require_membership(uow, community_id, principal)
     return view(membership)
+
+
+AUDIT_PAGE_DEFAULT = 50
+AUDIT_PAGE_MAX = 100
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    entries: list[events_repo.AuditRow]
+    next_page_token: str
+
+
+async def get_audit_log(
+    app: App,
+    principal: Principal,
+    community_id: int,
+    *,
+    page_size: int,
+    page_token: str,
+    action: str | None,
+    actor_id: int | None,
+) -> AuditPage:
+    size = validation.bounded(page_size, "page_size", AUDIT_PAGE_MAX) or AUDIT_PAGE_DEFAULT
+    before = paging.decode(page_token)
+    if action is not None and action not in publish.AUDIT_ACTIONS:
+        raise InvalidArgument.field("action", f"unknown action; one of {', '.join(sorted(publish.AUDIT_ACTIONS))}")
+    async with app.db.unit_of_work(write=False) as uow:
+        membership = await require_membership(uow, community_id, principal)
+        require_permission(membership, Permission.MODIFY_COMMUNITY)
+        entries = await events_repo.audit_entries(
+            uow, community_id, before_id=before, kind=action, actor_id=actor_id, limit=size + 1
+        )
+    more = len(entries) > size
+    entries = entries[:size]
+    return AuditPage(entries, paging.encode(entries[-1].id) if more else "")

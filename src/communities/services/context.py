@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from communities.domain.snowflake import SnowflakeGenerator
 from communities.media.blobstore import BlobStore
 from communities.storage.database import Database
+from communities.updates.hub import Hub
+from communities.updates.streams import StreamRegistry
 
 
 def wall_clock_ms() -> int:
@@ -29,6 +31,18 @@ class App:
     blob_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Channel lists by (community, its channels_version, the member's standing): see services/channels.py.
     channel_lists: BoundedCache = field(default_factory=lambda: BoundedCache(4096))
+    # The update stream machinery of a running server (None in the operator CLI): see services/updates.py.
+    hub: Hub | None = None
+    streams: StreamRegistry | None = None
+    # PostgreSQL: give positions to the events committed so far (see updates/wakeup.py); None where commits do.
+    sequence_committed: Callable[[], Awaitable[None]] | None = None
+
+    # What updates/publish.py needs of the application.
+    def next_id(self) -> int:
+        return self.ids.next_id()
+
+    def now_ms(self) -> int:
+        return self.clock_ms()
 
 
 class BoundedCache:
@@ -58,6 +72,8 @@ class Principal:
     id: int
     name: str
     bot: bool
+    # The stored hash of the token the call came with (update streams end when it is revoked).
+    credential: bytes | None = field(default=None, compare=False, repr=False)
 
     def describe(self) -> str:
         return f"{'bot' if self.bot else 'user'}:{self.id}"

@@ -44,6 +44,7 @@ from communities.storage import roles as roles_repo
 from communities.storage.database import UnitOfWork
 from communities.storage.invites import JOB_COMPLETED, JOB_FAILED, JOB_PROCESSING, InviteRecord
 from communities.storage.roles import RoleRecord
+from communities.updates import publish
 
 log = logging.getLogger("communities.invites")
 
@@ -217,6 +218,7 @@ async def create_invite(
     unique: bool,
     role_ids: list[int],
     target_users_file: bytes,
+    temporary: bool = False,
 ) -> InviteView:
     max_age = MAX_AGE_DEFAULT if max_age is None else validation.bounded(max_age, "max_age", MAX_AGE_MAX)
     max_uses = 0 if max_uses is None else validation.bounded(max_uses, "max_uses", MAX_USES_MAX)
@@ -253,6 +255,7 @@ async def create_invite(
                 max_age=max_age,
                 max_uses=max_uses,
                 role_ids=wanted_roles,
+                temporary=temporary,
                 now_ms=now,
             )
             if existing is not None:
@@ -283,11 +286,14 @@ async def create_invite(
                 job_heartbeat_at_ms=now if targets is not None else None,
                 job_error="",
                 role_ids=wanted_roles,
+                temporary=temporary,
             )
             if await invites_repo.insert_invite(uow, record):
                 break
         else:  # pragma: no cover - five collisions in a 57-bit space
             raise RuntimeError("could not draw a free invite code")
+        granted_roles = await _granted_roles(uow, record)
+        await publish.invite_created(app, uow, record, granted_roles, _state(record, now))
         if targets is not None and job_id is not None and _stored_inline(targets):
             # With the invite, in this unit of work: if storing fails, the call fails and nothing is committed
             # (no invite, no active-invite slot spent).
@@ -331,22 +337,42 @@ async def use_invite(app: App, principal: Principal, code: str) -> CommunityView
         invite = await _usable_by(uow, await invites_repo.get_invite(uow, code), principal.id, now)
         if not await _inviter_can_still_create(uow, invite):
             await invites_repo.delete_invite(uow, code)
+            await publish.invite_deleted(app, uow, None, invite)
             revoked = True
         else:
             # Both counts come from what the conditional writes themselves report (the member row the INSERT ...
             # ON CONFLICT DO NOTHING added, the role rows its RETURNING names), never from an earlier read: a
             # member racing itself on PostgreSQL sees the role missing in every call, but only one insert adds it.
-            joined = await members_service.join(uow, app, invite.community_id, principal.id, invite_code=code)
+            joined = await members_service.join(
+                uow, app, invite.community_id, principal.id, invite_code=code, temporary=invite.temporary
+            )
             granted = await members_repo.add_roles(uow, invite.community_id, principal.id, invite.role_ids)
             # A use is counted only when the call did something, in the same transaction: if the invite ran out
             # meanwhile, raising rolls everything above back (the membership and the roles).
             if (joined or granted) and not await invites_repo.consume_use(uow, code, now):
                 raise _unknown_invite()
+            if joined or granted:
+                await _publish_use(app, uow, invite, principal.id, joined=joined, granted=granted)
             membership = await require_membership(uow, invite.community_id, principal)
     if revoked:
         log.info("invite %s removed: its inviter can no longer create it", code)
         raise _unknown_invite()
     return view(membership)
+
+
+async def _publish_use(
+    app: App, uow: UnitOfWork, invite: InviteRecord, user_id: int, *, joined: bool, granted: list[int]
+) -> None:
+    """member_joined for a new member, member_updated for a member the invite gave roles; both say which invite,
+    whose, and which roles it granted on this use."""
+    if not joined:
+        await members_repo.make_permanent(uow, invite.community_id, user_id)  # given a role since joining
+    [member] = await members_repo.get_members(uow, invite.community_id, [user_id])
+    attribution = {"invite_code": invite.code, "inviter_id": invite.inviter_id, "granted_role_ids": granted}
+    if joined:
+        await publish.member_joined(app, uow, member, temporary=invite.temporary, **attribution)
+    else:
+        await publish.member_updated(app, uow, user_id, member, **attribution)
 
 
 async def _require_invite_manager(
@@ -415,8 +441,9 @@ async def list_invites(
 async def delete_invite(app: App, principal: Principal, code: str) -> None:
     code = _check_code(code)
     async with app.db.unit_of_work(write=True) as uow:
-        await _require_invite_manager(uow, principal, code, allow_channel_moderator=True)
+        invite = await _require_invite_manager(uow, principal, code, allow_channel_moderator=True)
         await invites_repo.delete_invite(uow, code)
+        await publish.invite_deleted(app, uow, principal.id, invite)
 
 
 async def get_target_users(app: App, principal: Principal, code: str) -> bytes:

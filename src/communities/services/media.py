@@ -16,6 +16,7 @@ from communities.services.communities import CommunityView, view
 from communities.services.context import App, Principal
 from communities.storage import media as media_repo
 from communities.storage import repository as repo
+from communities.updates import publish
 
 log = logging.getLogger("communities.media")
 
@@ -108,6 +109,7 @@ async def edit_photo(app: App, principal: Principal, community_id: int, ref: Fil
                     await repo.update_community(uow, community_id, photo_file_id=None, photo_preview=None)
                 old_key = await media_repo.delete_file(uow, old_file_id) if old_file_id is not None else None
                 membership = await require_membership(uow, community_id, principal)
+                await publish.community_updated(app, uow, principal.id, membership.community)
             if new_file is not None:
                 # Stored before the transaction; make sure it is still there now that a file row names it.
                 await asyncio.to_thread(app.blobs.put, photo.data)

@@ -17,10 +17,12 @@ from communities.domain.permissions import (
 from communities.services.access import require_held, require_membership, require_permission
 from communities.services.context import App, Principal
 from communities.storage import members as members_repo
+from communities.storage import presence as presence_repo
 from communities.storage import repository as repo
 from communities.storage import roles as roles_repo
 from communities.storage.database import UnitOfWork
 from communities.storage.members import BanRecord, MemberRecord
+from communities.updates import publish
 
 T = TypeVar("T")
 
@@ -106,8 +108,11 @@ async def edit_member(
                     )
                 require_held(community_permissions(actor.member), role.permissions, f"Role {role.id}")
             await members_repo.remove_roles(uow, community_id, member_id, removed)
-            await members_repo.add_roles(uow, community_id, member_id, added)
+            if await members_repo.add_roles(uow, community_id, member_id, added):
+                await members_repo.make_permanent(uow, community_id, member_id)  # given a role: it stays
         [record] = await members_repo.get_members(uow, community_id, [member_id])
+        if nickname is not None or wanted is not None:
+            await publish.member_updated(app, uow, principal.id, record)
     return record
 
 
@@ -140,6 +145,8 @@ async def remove_members(
                 raise NotFound.of("MEMBER")  # removed by a racing call; this one changes nothing
             if ban:
                 await members_repo.upsert_ban(uow, community_id, member_id, until_ms, text, principal.id, now)
+            why = publish.BANNED if ban else publish.KICKED
+            await publish.member_left(app, uow, principal.id, community_id, member_id, why)
 
 
 async def get_removed_members(
@@ -161,16 +168,38 @@ async def unban_members(app: App, principal: Principal, community_id: int, user_
     async with app.db.unit_of_work(write=True) as uow:
         actor = await require_membership(uow, community_id, principal)
         require_permission(actor, Permission.REMOVE_MEMBERS)
-        await members_repo.delete_bans(uow, community_id, ids)
+        for user_id in await members_repo.delete_bans(uow, community_id, ids):
+            await publish.member_unbanned(app, uow, principal.id, community_id, user_id)
 
 
-async def join(uow: UnitOfWork, app: App, community_id: int, user_id: int, *, invite_code: str | None) -> bool:
+async def join(
+    uow: UnitOfWork, app: App, community_id: int, user_id: int, *, invite_code: str | None, temporary: bool = False
+) -> bool:
     """Adds a user as a member within the caller's unit of work. False if already a member. Raises BANNED
     and LIMIT_REACHED."""
     if await members_repo.is_banned(uow, community_id, user_id, app.clock_ms()):
         raise PermissionDenied("You are banned from this community", reason="BANNED")
-    if not await members_repo.insert_member(uow, community_id, user_id, app.clock_ms(), invite_code):
+    if not await members_repo.insert_member(
+        uow, community_id, user_id, app.clock_ms(), invite_code, temporary=temporary
+    ):
         return False  # already a member (the primary key decides, also when two joins race)
     if not await repo.claim_membership_slot(uow, user_id, validation.COMMUNITIES_PER_USER):
         raise LimitReached("communities_per_user", validation.COMMUNITIES_PER_USER)
     return True
+
+
+async def expire_temporary_members(app: App, grace_ms: int, batch: int = 100) -> int:
+    """Remove the temporary members who have had no update stream open for `grace_ms` (and joined longer ago than
+    that), each in its own unit of work, with member_left TEMPORARY_EXPIRED. Safe on every replica at once: the
+    conditional delete lets only one of them remove a member."""
+    removed = 0
+    while True:
+        async with app.db.unit_of_work(write=False) as uow:
+            expired = await presence_repo.expired_temporary_members(uow, app.clock_ms(), grace_ms, batch)
+        for community_id, user_id in expired:
+            async with app.db.unit_of_work(write=True) as uow:
+                if await members_repo.delete_member(uow, community_id, user_id, only_temporary=True):
+                    await publish.member_left(app, uow, None, community_id, user_id, publish.TEMPORARY_EXPIRED)
+                    removed += 1
+        if len(expired) < batch:
+            return removed

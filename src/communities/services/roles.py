@@ -21,6 +21,7 @@ from communities.storage import repository as repo
 from communities.storage import roles as roles_repo
 from communities.storage.database import UnitOfWork
 from communities.storage.roles import RoleRecord
+from communities.updates import publish
 
 RANK_OWNER = 0xFFFFFFFF  # how the owner's infinite rank is shown in explanations (uint32 max)
 
@@ -101,6 +102,7 @@ async def create_role(
         if not await roles_repo.claim_role_slot(uow, community_id, validation.ROLES_PER_COMMUNITY):
             raise LimitReached("roles_per_community", validation.ROLES_PER_COMMUNITY)
         await roles_repo.insert_role(uow, role)
+        await publish.role_created(app, uow, principal.id, role)
     return role
 
 
@@ -123,7 +125,9 @@ async def edit_role(app: App, principal: Principal, community_id: int, role_id: 
             _require_grantable(membership, values["permissions"] ^ role.permissions)
         await roles_repo.update_role(uow, role_id, **values)
         updated = await roles_repo.get_role(uow, community_id, role_id)
-    assert updated is not None
+        assert updated is not None
+        if values:
+            await publish.role_updated(app, uow, principal.id, updated)
     return updated
 
 
@@ -132,6 +136,7 @@ async def delete_role(app: App, principal: Principal, community_id: int, role_id
         await _manageable_role(uow, principal, community_id, role_id)
         await channels_repo.delete_overrides_for_target(uow, community_id, role_id)
         await roles_repo.delete_role(uow, community_id, role_id)
+        await publish.role_deleted(app, uow, principal.id, community_id, role_id)
 
 
 async def edit_default_permissions(app: App, principal: Principal, community_id: int, permissions: int) -> RolesView:
@@ -141,6 +146,7 @@ async def edit_default_permissions(app: App, principal: Principal, community_id:
         require_permission(membership, Permission.MODIFY_ROLES)
         _require_grantable(membership, permissions ^ membership.community.default_permissions)
         await roles_repo.set_default_permissions(uow, community_id, permissions)
+        await publish.default_permissions_updated(app, uow, principal.id, community_id, permissions)
         roles = await roles_repo.roles_of(uow, community_id)
     return RolesView(roles=roles, default_permissions=permissions)
 

@@ -82,13 +82,14 @@ async def authenticate(app: App, authorization: str | None) -> Principal:
     expects_bot = SCHEMES.get(scheme.lower())
     if expects_bot is None or not token:
         raise Unauthenticated("Malformed `authorization`: expected `Bearer <token>` or `Bot <token>`")
-    user = await repo.user_by_token_hash(app.db, hash_token(token))
+    credential = hash_token(token)
+    user = await repo.user_by_token_hash(app.db, credential)
     if user is None:
         raise Unauthenticated("Invalid or revoked token")
     if user.bot != expects_bot:
         right = "Bot" if user.bot else "Bearer"
         raise Unauthenticated(f"This token belongs to a {'bot' if user.bot else 'user'}: send `{right} <token>`")
-    return Principal(id=user.id, name=user.name, bot=user.bot)
+    return Principal(id=user.id, name=user.name, bot=user.bot, credential=credential)
 
 
 async def get_users(app: App, principal: Principal, user_ids: list[int]) -> list[repo.UserRecord]:

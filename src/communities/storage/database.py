@@ -15,7 +15,7 @@ import contextlib
 import os
 import sqlite3
 from collections import namedtuple
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -284,7 +284,12 @@ def dialect_insert(uow: UnitOfWork, table):
 
 
 class UnitOfWork:
-    """One transaction. Commits when the block ends without an exception, rolls back otherwise."""
+    """One transaction. Commits when the block ends without an exception, rolls back otherwise.
+
+    `published` is set when the transaction wrote events (updates/publish.py): after its commit the database's
+    `on_publish` hook wakes the update streams."""
+
+    published = False
 
     async def execute(self, statement: Executable | Prepared, params: Any = None) -> Result | PreparedResult:
         raise NotImplementedError
@@ -341,6 +346,8 @@ class Database:
     """The server's handle on its database."""
 
     url: str
+    # Called after the commit of a unit of work that published events (the server wakes its streams with it).
+    on_publish: Callable[[], None] | None = None
 
     def unit_of_work(self, *, write: bool) -> contextlib.AbstractAsyncContextManager[UnitOfWork]:
         raise NotImplementedError
@@ -403,11 +410,12 @@ class _SqliteTransaction:
     """The unit of work of SqliteDatabase, as a plain async context manager (it runs on every call: a
     generator-based one costs measurably more)."""
 
-    __slots__ = ("_database", "_write")
+    __slots__ = ("_database", "_uow", "_write")
 
     def __init__(self, database: SqliteDatabase, write: bool):
         self._database = database
         self._write = write
+        self._uow: _SqliteUnitOfWork | None = None
 
     async def __aenter__(self) -> UnitOfWork:
         database = self._database
@@ -418,7 +426,8 @@ class _SqliteTransaction:
             await database._lock.acquire()
             try:
                 database._raw.execute(begin)
-                return _SqliteUnitOfWork(database._connection)
+                self._uow = _SqliteUnitOfWork(database._connection)
+                return self._uow
             except BaseException as exc:
                 database._lock.release()
                 busy = isinstance(exc, sqlite3.OperationalError) and _is_busy(exc)
@@ -448,6 +457,8 @@ class _SqliteTransaction:
                 if raw.in_transaction:
                     raw.execute("ROLLBACK")
                 raise translate_error(error) or error from error
+            if self._uow.published and database.on_publish is not None:
+                database.on_publish()
         finally:
             # SQLAlchemy began a transaction of its own in name only when a statement went through it; end it
             # (a no-op for sqlite3 outside a transaction) so that each unit of work starts clean.
@@ -473,7 +484,10 @@ class PostgresDatabase(Database):
     async def unit_of_work(self, *, write: bool) -> AsyncIterator[UnitOfWork]:
         with translated_errors():
             async with self._engine.connect() as connection, connection.begin():
-                yield _AsyncUnitOfWork(connection)
+                uow = _AsyncUnitOfWork(connection)
+                yield uow
+        if uow.published and self.on_publish is not None:
+            self.on_publish()
 
     async def close(self) -> None:
         await self._engine.dispose()

@@ -43,6 +43,7 @@ class InviteRecord:
     job_heartbeat_at_ms: int | None
     job_error: str
     role_ids: tuple[int, ...] = ()
+    temporary: bool = False
 
 
 def _invite(row: Row, role_ids: tuple[int, ...]) -> InviteRecord:
@@ -68,6 +69,7 @@ def _invite(row: Row, role_ids: tuple[int, ...]) -> InviteRecord:
         job_heartbeat_at_ms=row.job_heartbeat_at,
         job_error=row.job_error,
         role_ids=role_ids,
+        temporary=bool(row.temporary),
     )
 
 
@@ -150,6 +152,7 @@ async def insert_invite(uow: UnitOfWork, record: InviteRecord) -> bool:
             created_at=record.created_at_ms,
             expires_at=record.expires_at_ms,
             targeted=record.targeted,
+            temporary=record.temporary,
             active=True,
             job_id=record.job_id,
             job_status=record.job_status,
@@ -176,6 +179,7 @@ async def find_reusable(
     max_age: int,
     max_uses: int,
     role_ids: tuple[int, ...],
+    temporary: bool,
     now_ms: int,
 ) -> InviteRecord | None:
     """A still-valid untargeted invite of this inviter to this channel with exactly these settings."""
@@ -189,6 +193,7 @@ async def find_reusable(
                 invites.c.max_uses == max_uses,
                 invites.c.active,
                 invites.c.targeted.is_(False),
+                invites.c.temporary.is_(temporary),
                 or_(invites.c.expires_at.is_(None), invites.c.expires_at > now_ms),
                 or_(invites.c.max_uses == 0, invites.c.uses < invites.c.max_uses),
             )

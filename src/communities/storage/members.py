@@ -86,10 +86,22 @@ async def list_members(uow: UnitOfWork, community_id: int, after_user_id: int | 
 
 
 async def insert_member(
-    uow: UnitOfWork, community_id: int, user_id: int, now_ms: int, invite_code: str | None = None
+    uow: UnitOfWork,
+    community_id: int,
+    user_id: int,
+    now_ms: int,
+    invite_code: str | None = None,
+    *,
+    temporary: bool = False,
 ) -> bool:
     """Adds the membership unless it exists (ON CONFLICT DO NOTHING). True if it was added."""
-    params = {"community_id": community_id, "user_id": user_id, "joined_at": now_ms, "invite_code": invite_code}
+    params = {
+        "community_id": community_id,
+        "user_id": user_id,
+        "joined_at": now_ms,
+        "invite_code": invite_code,
+        "temporary": temporary,
+    }
     return (await uow.execute(_INSERT_MEMBER, params)).rowcount == 1
 
 
@@ -101,14 +113,26 @@ _INSERT_MEMBER = Prepared.insert_or_ignore(
     joined_at=bindparam("joined_at"),
     invite_code=bindparam("invite_code"),
     muted=False,
+    temporary=bindparam("temporary"),
 )
 
 
-async def delete_member(uow: UnitOfWork, community_id: int, user_id: int) -> bool:
-    """Removes the membership and its roles; frees the user's membership slot. False if not a member."""
-    result = await uow.execute(
-        delete(members).where(members.c.community_id == community_id, members.c.user_id == user_id)
+async def make_permanent(uow: UnitOfWork, community_id: int, user_id: int) -> None:
+    """A temporary member given a role stays."""
+    await uow.execute(
+        update(members)
+        .where(members.c.community_id == community_id, members.c.user_id == user_id, members.c.temporary.is_(True))
+        .values(temporary=False)
     )
+
+
+async def delete_member(uow: UnitOfWork, community_id: int, user_id: int, *, only_temporary: bool = False) -> bool:
+    """Removes the membership and its roles; frees the user's membership slot. False if not a member (or, with
+    `only_temporary`, not a temporary one)."""
+    condition = (members.c.community_id == community_id) & (members.c.user_id == user_id)
+    if only_temporary:
+        condition &= members.c.temporary.is_(True)
+    result = await uow.execute(delete(members).where(condition))
     if result.rowcount != 1:
         return False
     await uow.execute(
@@ -141,24 +165,24 @@ async def set_nickname(uow: UnitOfWork, community_id: int, user_id: int, nicknam
     )
 
 
-async def add_roles(uow: UnitOfWork, community_id: int, user_id: int, role_ids: Sequence[int]) -> int:
-    """Grants the roles; returns how many rows were inserted, as the database reports them (INSERT ... ON CONFLICT
+async def add_roles(uow: UnitOfWork, community_id: int, user_id: int, role_ids: Sequence[int]) -> list[int]:
+    """Grants the roles; returns the ones inserted, as the database reports them (INSERT ... ON CONFLICT
     DO NOTHING RETURNING). A role the member already holds, or that a racing transaction granted first (PostgreSQL
     makes this insert wait for that one to commit), is not counted: callers may pay for what this returns (an
     invite use) without a read that could be stale by the time they write."""
     role_ids = list(dict.fromkeys(role_ids))
     if not role_ids:
-        return 0
+        return []
     if len(role_ids) == 1:  # the usual invite: one prepared statement
         params = {"community_id": community_id, "user_id": user_id, "role_id": role_ids[0]}
-        return len((await uow.execute(_GRANT_ROLE, params)).all())
+        return [row.role_id for row in await uow.execute(_GRANT_ROLE, params)]
     statement = (
         dialect_insert(uow, member_roles)
         .values([{"community_id": community_id, "user_id": user_id, "role_id": role_id} for role_id in role_ids])
         .on_conflict_do_nothing(index_elements=_MEMBER_ROLE_KEY)
         .returning(member_roles.c.role_id)
     )
-    return len((await uow.execute(statement)).all())
+    return [row.role_id for row in await uow.execute(statement)]
 
 
 _MEMBER_ROLE_KEY = [member_roles.c.community_id, member_roles.c.user_id, member_roles.c.role_id]
@@ -246,6 +270,13 @@ async def list_bans(
     ]
 
 
-async def delete_bans(uow: UnitOfWork, community_id: int, user_ids: Sequence[int]) -> None:
-    if user_ids:
-        await uow.execute(delete(bans).where(bans.c.community_id == community_id, bans.c.user_id.in_(list(user_ids))))
+async def delete_bans(uow: UnitOfWork, community_id: int, user_ids: Sequence[int]) -> list[int]:
+    """Lifts the bans; returns the users who were banned."""
+    if not user_ids:
+        return []
+    result = await uow.execute(
+        delete(bans)
+        .where(bans.c.community_id == community_id, bans.c.user_id.in_(list(user_ids)))
+        .returning(bans.c.user_id)
+    )
+    return [row.user_id for row in result]

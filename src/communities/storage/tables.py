@@ -18,6 +18,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    text,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -157,6 +158,8 @@ members = Table(
     Column("joined_at", BigInteger, nullable=False),
     Column("invite_code", String(32), nullable=True),
     Column("muted", Boolean, nullable=False, server_default="0"),
+    # Joined with a temporary invite and not given a role since: removed when offline past the grace period.
+    Column("temporary", Boolean, nullable=False, server_default="0"),
     Index("ix_members_user_id_joined_at", "user_id", "joined_at"),
 )
 
@@ -229,6 +232,8 @@ invites = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=True),  # NULL = never
     Column("targeted", Boolean, nullable=False),
+    # Members who join with it are temporary (see members.temporary).
+    Column("temporary", Boolean, nullable=False, server_default="0"),
     # Counted in communities.invite_count; cleared when it is used up or swept after expiry.
     Column("active", Boolean, nullable=False),
     # The target users job (targeted invites): see services/invites.py.
@@ -300,11 +305,92 @@ server_workers = Table(
     Column("heartbeat_at", BigInteger, nullable=False),
 )
 
+# ------------------------------------------------------------------------------------------------ events (outbox)
+
+events = Table(
+    "events",
+    metadata,
+    # A snowflake: the audit log's id and page order.
+    Column("id", Snowflake, primary_key=True, autoincrement=False),
+    # No foreign key: a community's events outlive it (community_deleted is one of them), until retention.
+    Column("community_id", Snowflake, nullable=False),
+    # Gap-free per community, assigned in the transaction that made the change: commit order in the community.
+    Column("seq", BigInteger, nullable=False),
+    # The stream position readers follow (gap-free over all communities, in commit order). SQLite assigns it in
+    # the same transaction (one writer at a time); on PostgreSQL a sequencer assigns it right after commit.
+    Column("position", BigInteger, nullable=True),
+    Column("kind", String(40), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("actor_id", Snowflake, nullable=True),
+    Column("target_id", Snowflake(client_chosen=True), nullable=True),
+    # Who may receive it: the channel's viewers (channel_id), members holding audience_permission (or being
+    # audience_user_id), or only audience_user_id. See storage/events.py.
+    Column("channel_id", Snowflake, nullable=True),
+    Column("audience", Integer, nullable=False),
+    Column("audience_permission", BigInteger, nullable=False),
+    Column("audience_user_id", Snowflake, nullable=True),
+    # The channel's overrides when it was deleted (its viewers can no longer be computed afterwards).
+    Column("overrides", LargeBinary, nullable=True),
+    Column("reason", String(512), nullable=True),
+    # Whether it is an entry of the audit log.
+    Column("audited", Boolean, nullable=False),
+    # The Update message without cursor, community_id and at (serialized protobuf).
+    Column("payload", LargeBinary, nullable=False),
+    Index("uq_events_community_id_seq", "community_id", "seq", unique=True),
+    Index("uq_events_position", "position", unique=True),
+    Index(
+        "ix_events_unsequenced", "id", postgresql_where=text("position IS NULL"), sqlite_where=text("position IS NULL")
+    ),
+    Index("ix_events_community_id_id", "community_id", "id"),
+)
+
+event_counters = Table(
+    "event_counters",
+    metadata,
+    # The last seq given out in the community; its row lock orders a community's writers on PostgreSQL.
+    Column("community_id", Snowflake, primary_key=True, autoincrement=False),
+    Column("last_seq", BigInteger, nullable=False),
+)
+
+event_sequenced = Table(
+    "event_sequenced",
+    metadata,
+    # PostgreSQL's sequencer: the last seq of the community that has a position. Apart from event_counters so that
+    # the sequencer never waits for a writer's row lock.
+    Column("community_id", Snowflake, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+)
+
+stream_head = Table(
+    "stream_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # one row, id 1
+    # The last position given out.
+    Column("last_position", BigInteger, nullable=False),
+    # Events up to this position were swept (retention): an older cursor has expired.
+    Column("swept_position", BigInteger, nullable=False),
+)
+
+stream_presence = Table(
+    "stream_presence",
+    metadata,
+    # One row per open Subscribe stream, heartbeated by the server holding it: temporary members are those with
+    # no fresh row. In the database so that the rule holds across replicas.
+    Column("stream_id", String(64), primary_key=True),
+    Column("user_id", Snowflake, nullable=False, index=True),
+    # While open: refreshed every few seconds. Once closed: when it closed.
+    Column("heartbeat_at", BigInteger, nullable=False),
+    Column("open", Boolean, nullable=False),
+)
+
 __all__ = [
     "bans",
     "channel_overrides",
     "channels",
     "communities",
+    "event_counters",
+    "event_sequenced",
+    "events",
     "files",
     "invite_roles",
     "invite_targets",
@@ -314,6 +400,8 @@ __all__ = [
     "metadata",
     "roles",
     "server_workers",
+    "stream_head",
+    "stream_presence",
     "tokens",
     "upload_parts",
     "upload_quotas",

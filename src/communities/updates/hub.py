@@ -1,0 +1,116 @@
+"""Fan-out in one process: one reader follows the event stream and keeps its newest events in memory; every
+Subscribe stream of the process reads from that buffer (or, when it is further behind, from the database in
+pages), so a thousand streams cost one query per wake-up, not a thousand.
+
+Streams pull: each keeps its own position and asks for what follows it. A slow stream holds at most one page, so
+no stream can make the server's memory grow.
+
+Wake-ups: `poke()` after a local commit that published events (SQLite), after this process's sequencer ran, on a
+PostgreSQL NOTIFY from another replica, and every `POLL_SECONDS` in case one was lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict, deque
+
+from communities.storage import events as events_repo
+from communities.storage.database import Database
+from communities.storage.events import EventRow
+
+log = logging.getLogger("communities.updates")
+
+BUFFER_EVENTS = 8192
+PAGE = 500
+POLL_SECONDS = 1.0
+OVERRIDE_CACHE = 4096
+_OVERRIDE_CHANGES = frozenset({"override_updated", "override_deleted", "channel_created", "channel_deleted"})
+
+
+class Hub:
+    def __init__(self, db: Database, *, buffer_events: int = BUFFER_EVENTS):
+        self._db = db
+        self._buffer: deque[EventRow] = deque(maxlen=buffer_events)
+        self.head = 0  # the last position read from the database
+        self._advanced = asyncio.Event()
+        self._poked = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        # Channel overrides as of `head`, shared by the streams' visibility checks; an event that changes a
+        # channel's overrides drops its entry before any stream sees that event.
+        self.overrides: OrderedDict[int, dict] = OrderedDict()
+
+    async def start(self) -> None:
+        self.head = (await events_repo.head(self._db)).last_position
+        self._task = asyncio.get_running_loop().create_task(self._follow())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def poke(self) -> None:
+        self._poked.set()
+
+    async def _follow(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._poked.wait(), POLL_SECONDS)
+            self._poked.clear()
+            try:
+                await self._read_new()
+            except Exception:
+                log.exception("reading new events failed; retrying")
+                await asyncio.sleep(POLL_SECONDS)
+
+    async def _read_new(self) -> None:
+        advanced = False
+        while True:
+            rows = await events_repo.read_after(self._db, self.head, PAGE)
+            if not rows:
+                break
+            for row in rows:
+                if row.channel_id is not None and row.kind in _OVERRIDE_CHANGES:
+                    self.overrides.pop(row.channel_id, None)
+            self._buffer.extend(rows)
+            self.head = rows[-1].position
+            advanced = True
+            if len(rows) < PAGE:
+                break
+        if advanced:
+            # Wake every stream waiting for news; each then reads what follows its own position.
+            self._advanced.set()
+            self._advanced = asyncio.Event()
+
+    async def wait_beyond(self, position: int, timeout: float) -> bool:  # noqa: ASYNC109 (a bounded poll)
+        """Wait until there are events after `position` (True) or `timeout` passes (False)."""
+        if self.head > position:
+            return True
+        advanced = self._advanced
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(advanced.wait(), timeout)
+        return self.head > position
+
+    async def read_after(self, position: int, limit: int = PAGE) -> list[EventRow]:
+        """Events after `position`, at most `limit`, in order: from memory when it still holds them."""
+        buffer = self._buffer
+        if buffer and buffer[0].position <= position + 1 and position < self.head:
+            start = position + 1 - buffer[0].position
+            end = min(start + limit, len(buffer))
+            return [buffer[index] for index in range(start, end)]
+        if position >= self.head:
+            return []
+        return await events_repo.read_after(self._db, position, min(limit, self.head - position))
+
+    def cached_overrides(self, channel_id: int) -> dict | None:
+        found = self.overrides.get(channel_id)
+        if found is not None:
+            self.overrides.move_to_end(channel_id)
+        return found
+
+    def cache_overrides(self, channel_id: int, overrides: dict) -> None:
+        self.overrides[channel_id] = overrides
+        if len(self.overrides) > OVERRIDE_CACHE:
+            self.overrides.popitem(last=False)
