@@ -32,11 +32,29 @@ def _run(coroutine):
 
 def _settings(args: argparse.Namespace) -> Settings:
     settings = Settings.from_env()
-    for name in ("listen", "database", "worker_id", "grace_seconds", "log_level", "media_dir"):
+    for name in SETTING_FLAGS:
         value = getattr(args, name, None)
         if value is not None:
             setattr(settings, name, value)
     return settings
+
+
+# Settings a flag can set (the attribute names of Settings and of the parsed arguments).
+SETTING_FLAGS = (
+    "listen",
+    "database",
+    "worker_id",
+    "grace_seconds",
+    "log_level",
+    "media_dir",
+    "jwt_keys",
+    "jwt_leeway_seconds",
+    "jwt_audience",
+    "tls_cert",
+    "tls_key",
+    "tls_client_ca",
+    "metrics_listen",
+)
 
 
 async def _with_app(settings: Settings, action):
@@ -134,10 +152,120 @@ def cmd_tokens_revoke(args) -> int:
     return 0 if count else 1
 
 
+def cmd_users_list(args) -> int:
+    from communities.services import users
+
+    found = _run(
+        _with_app(
+            _settings(args), lambda app: users.list_users(app, name=args.name, after_id=args.after, limit=args.limit)
+        )
+    )
+    if args.json:
+        print(json.dumps([{"id": str(user.id), "name": user.name, "bot": user.bot} for user in found]))
+    else:
+        for user in found:
+            print(f"{user.id}  {'bot ' if user.bot else 'user'}  {user.name}")
+    return 0
+
+
+def cmd_users_show(args) -> int:
+    from datetime import UTC, datetime
+
+    from communities.services import users
+
+    detail = _run(_with_app(_settings(args), lambda app: users.show_user(app, args.user_id)))
+    user = detail.user
+    created = datetime.fromtimestamp(detail.created_at / 1000, UTC).isoformat(timespec="milliseconds")
+    created = created.replace("+00:00", "Z")
+    shown = {
+        "id": str(user.id),
+        "name": user.name,
+        "bot": user.bot,
+        "created_at": created,
+        "communities": detail.community_count,
+        "tokens": detail.token_count,
+        "identities": [{"issuer": issuer, "subject": subject} for issuer, subject in detail.identities],
+    }
+    if args.json:
+        print(json.dumps(shown))
+    else:
+        print(f"{'bot' if user.bot else 'user'} {user.name} id {user.id}")
+        print(f"created {created}, in {detail.community_count} communities, {detail.token_count} token(s)")
+        for issuer, subject in detail.identities:
+            print(f"signs in with a JSON Web Token of issuer {issuer!r}, subject {subject!r}")
+    return 0
+
+
 def _user_id(text: str) -> int:
     if not text.isdigit() or int(text) >= 1 << 64:
         raise argparse.ArgumentTypeError("expected a decimal user id")
     return int(text)
+
+
+def _identity_flags(serve: argparse.ArgumentParser) -> None:
+    group = serve.add_argument_group("player identities (JSON Web Tokens a game signs)")
+    group.add_argument(
+        "--jwt-key",
+        dest="jwt_keys",
+        action="append",
+        metavar="ISSUER=ALG:SOURCE",
+        help="trust tokens of issuer ISSUER (`iss`) signed with ALG (HS256, RS256, ES256, ...) and the key at "
+        "SOURCE: file:PATH (a PEM public key, or a file holding an HMAC secret) or env:NAME (an HMAC secret in that "
+        "environment variable); repeat for several issuers, or several keys of one issuer (rotation) "
+        "(env COMMUNITIES_JWT_KEYS: entries separated by whitespace; default: none)",
+    )
+    group.add_argument(
+        "--jwt-leeway-seconds",
+        dest="jwt_leeway_seconds",
+        type=float,
+        help="clock skew allowed on `exp` and `nbf` (env COMMUNITIES_JWT_LEEWAY_SECONDS; default 30)",
+    )
+    group.add_argument(
+        "--jwt-audience",
+        dest="jwt_audience",
+        help="require this `aud` (env COMMUNITIES_JWT_AUDIENCE; default: none, and tokens with an `aud` are refused)",
+    )
+
+
+def _operations_flags(serve: argparse.ArgumentParser) -> None:
+    tls = serve.add_argument_group("TLS (default: plaintext)")
+    tls.add_argument(
+        "--tls-cert", dest="tls_cert", metavar="PEM", help="certificate chain, PEM (env COMMUNITIES_TLS_CERT)"
+    )
+    tls.add_argument("--tls-key", dest="tls_key", metavar="PEM", help="its private key, PEM (env COMMUNITIES_TLS_KEY)")
+    tls.add_argument(
+        "--tls-client-ca",
+        dest="tls_client_ca",
+        metavar="PEM",
+        help="mutual TLS: require client certificates signed by this CA (env COMMUNITIES_TLS_CLIENT_CA)",
+    )
+    metrics = serve.add_argument_group("metrics")
+    metrics.add_argument(
+        "--metrics-listen",
+        dest="metrics_listen",
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics over HTTP at http://HOST:PORT/metrics (env COMMUNITIES_METRICS_LISTEN; "
+        "default: off)",
+    )
+
+
+ENV_ONLY_HELP = """settings from the environment only:
+  COMMUNITIES_MAX_RECEIVE_BYTES        largest request accepted (default 33554432, 32 MiB)
+  COMMUNITIES_MAX_SEND_BYTES           largest answer sent (default 33554432, 32 MiB)
+  COMMUNITIES_DB_POOL_SIZE             PostgreSQL connections per server (default 8)
+  COMMUNITIES_EVENT_RETENTION_SECONDS  how long updates are kept for Subscribe cursors and the audit log
+                                       (default 604800, 7 days)
+  COMMUNITIES_TEMPORARY_GRACE_SECONDS  how long a temporary member may have no update stream open before
+                                       being removed (default 60)"""
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("communities")
+    except PackageNotFoundError:  # pragma: no cover - run from a checkout without installing
+        return "unknown"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -150,9 +278,17 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--log-level", dest="log_level", help="env COMMUNITIES_LOG_LEVEL; default INFO")
 
     root = argparse.ArgumentParser(prog="communities", description=__doc__)
+    root.add_argument("--version", action="version", version=f"communities {_version()}")
     commands = root.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", parents=[common], help="run the gRPC server")
+    serve = commands.add_parser(
+        "serve",
+        parents=[common],
+        help="run the gRPC server",
+        description="Run the gRPC server. Every flag also has an environment variable (shown with it).",
+        epilog=ENV_ONLY_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     serve.add_argument("--listen", help="HOST:PORT (env COMMUNITIES_LISTEN; default 127.0.0.1:50051)")
     serve.add_argument(
         "--worker-id",
@@ -172,6 +308,8 @@ def parser() -> argparse.ArgumentParser:
         dest="media_dir",
         help="where photos are stored (env COMMUNITIES_MEDIA_DIR; default data/media)",
     )
+    _identity_flags(serve)
+    _operations_flags(serve)
     serve.set_defaults(handler=cmd_serve)
 
     migrate = commands.add_parser("migrate", parents=[common], help="bring the database schema up to date")
@@ -183,6 +321,16 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--bot", action="store_true", help="a bot: authenticates with `Bot <token>`")
     create.add_argument("--json", action="store_true", help="print {id, name, bot, token} as JSON")
     create.set_defaults(handler=cmd_users_create)
+    listing = users.add_parser("list", parents=[common], help="list users and bots, by id")
+    listing.add_argument("--name", help="only those whose name contains this (case-insensitive)")
+    listing.add_argument("--after", type=_user_id, default=0, help="only ids after this one (the next page)")
+    listing.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    listing.add_argument("--json", action="store_true", help="print [{id, name, bot}] as JSON")
+    listing.set_defaults(handler=cmd_users_list)
+    show = users.add_parser("show", parents=[common], help="one user: name, kind, tokens, player identities")
+    show.add_argument("user_id", type=_user_id)
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=cmd_users_show)
 
     tokens = commands.add_parser("tokens", help="manage tokens").add_subparsers(dest="action", required=True)
     token_create = tokens.add_parser("create", parents=[common], help="give a user another token")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from communities.storage.database import default_sqlite_url
 
@@ -30,6 +30,16 @@ class Settings:
     event_retention_seconds: float = 7 * 24 * 3600.0
     # How long a temporary member may be without an open update stream before it is removed.
     temporary_grace_seconds: float = 60.0
+    # Player identities: `ISSUER=ALG:file:PATH` / `ISSUER=ALG:env:NAME` entries (services/identities.py).
+    jwt_keys: list[str] = field(default_factory=list)
+    jwt_leeway_seconds: float = 30.0
+    jwt_audience: str = ""
+    # TLS: a PEM certificate chain and its key; with a client CA, clients must present a certificate it signed.
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    # Prometheus metrics over HTTP at HOST:PORT ("" = off).
+    metrics_listen: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -49,6 +59,14 @@ class Settings:
             temporary_grace_seconds=float(
                 _env("COMMUNITIES_TEMPORARY_GRACE_SECONDS", str(cls.temporary_grace_seconds))
             ),
+            # Entries separated by whitespace (spaces or newlines).
+            jwt_keys=_env("COMMUNITIES_JWT_KEYS", "").split(),
+            jwt_leeway_seconds=float(_env("COMMUNITIES_JWT_LEEWAY_SECONDS", str(cls.jwt_leeway_seconds))),
+            jwt_audience=_env("COMMUNITIES_JWT_AUDIENCE", cls.jwt_audience),
+            tls_cert=_env("COMMUNITIES_TLS_CERT", cls.tls_cert),
+            tls_key=_env("COMMUNITIES_TLS_KEY", cls.tls_key),
+            tls_client_ca=_env("COMMUNITIES_TLS_CLIENT_CA", cls.tls_client_ca),
+            metrics_listen=_env("COMMUNITIES_METRICS_LISTEN", cls.metrics_listen),
         )
 
     @property

@@ -22,6 +22,8 @@ from communities.api.communities import CommunitiesServicer
 from communities.api.invites import InvitesServicer
 from communities.api.media import MediaServicer
 from communities.api.members import MembersServicer
+from communities.api.messages import MessagesServicer
+from communities.api.metrics import Metrics
 from communities.api.roles import RolesServicer
 from communities.api.updates import UpdatesServicer
 from communities.api.users import UsersServicer
@@ -33,6 +35,8 @@ from communities.services import media as media_service
 from communities.services import members as members_service
 from communities.services import updates as updates_service
 from communities.services.context import App
+from communities.services.credentials import CredentialCache, forget_old_revocations
+from communities.services.identities import JwtConfigError, JwtVerifier, parse_keys
 from communities.storage import migrate, workers
 from communities.storage.database import Database, is_sqlite
 from communities.updates.hub import Hub
@@ -49,6 +53,8 @@ from communities.v1 import (
     media_pb2_grpc,
     members_pb2,
     members_pb2_grpc,
+    messages_pb2,
+    messages_pb2_grpc,
     roles_pb2,
     roles_pb2_grpc,
     updates_pb2,
@@ -79,6 +85,7 @@ OUR_SERVICES = tuple(
         (invites_pb2, "Invites"),
         (media_pb2, "Media"),
         (updates_pb2, "Updates"),
+        (messages_pb2, "Messages"),
     )
 )
 SERVICE_NAMES = (*OUR_SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
@@ -96,13 +103,12 @@ class WorkerIdTaken(StartupError):
     pass
 
 
-def parse_listen(listen: str) -> tuple[str, int]:
+def parse_listen(listen: str, setting: str = "--listen (COMMUNITIES_LISTEN)") -> tuple[str, int]:
     """HOST:PORT (IPv6 in brackets) -> (host, port); anything else is a StartupError that shows the form."""
     host, separator, port = listen.rpartition(":")
     if not separator or not host or not port.isdigit() or int(port) > 65535:
         raise StartupError(
-            f"--listen (COMMUNITIES_LISTEN) must be HOST:PORT, e.g. 127.0.0.1:50051, 0.0.0.0:50051 or [::]:50051; "
-            f"got {listen!r}"
+            f"{setting} must be HOST:PORT, e.g. 127.0.0.1:50051, 0.0.0.0:50051 or [::]:50051; got {listen!r}"
         )
     return host, int(port)
 
@@ -186,13 +192,62 @@ def _add_reflection_v1(server: grpc.aio.Server) -> None:
     server.add_generic_rpc_handlers((handler,))
 
 
+def _jwt_verifier(settings: Settings) -> JwtVerifier | None:
+    if not settings.jwt_keys:
+        return None
+    try:
+        keys = parse_keys(settings.jwt_keys)
+    except JwtConfigError as error:
+        raise StartupError(str(error)) from None
+    verifier = JwtVerifier(keys, leeway_seconds=settings.jwt_leeway_seconds, audience=settings.jwt_audience)
+    log.info("accepting JSON Web Tokens of issuers %s", ", ".join(repr(issuer) for issuer in verifier.issuers))
+    return verifier
+
+
+def tls_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    """TLS with --tls-cert and --tls-key (PEM); with --tls-client-ca, clients must present a certificate that CA
+    signed (mutual TLS). None: plaintext."""
+    if not (settings.tls_cert or settings.tls_key or settings.tls_client_ca):
+        return None
+    if not (settings.tls_cert and settings.tls_key):
+        raise StartupError(
+            "TLS needs both --tls-cert and --tls-key (COMMUNITIES_TLS_CERT / COMMUNITIES_TLS_KEY), PEM files"
+        )
+
+    def read(path: str, flag: str, marker: bytes) -> bytes:
+        try:
+            with open(path, "rb") as file:
+                data = file.read()
+        except OSError as error:
+            raise StartupError(f"cannot read {flag} {path}: {error.strerror}") from None
+        if marker not in data:
+            raise StartupError(f"{flag} {path} is not a PEM file with a {marker.decode().strip('-')}")
+        return data
+
+    cert = read(settings.tls_cert, "--tls-cert", b"-----BEGIN CERTIFICATE-----")
+    key = read(settings.tls_key, "--tls-key", b"PRIVATE KEY-----")
+    client_ca = (
+        read(settings.tls_client_ca, "--tls-client-ca", b"-----BEGIN CERTIFICATE-----")
+        if settings.tls_client_ca
+        else None
+    )
+    log.info("TLS on%s", " with client certificates (mutual TLS)" if client_ca else "")
+    return grpc.ssl_server_credentials(
+        [(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None
+    )
+
+
 class Server:
     """A running server. `port` is the bound port (useful with port 0)."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
+        jwt = _jwt_verifier(settings)
+        tls = tls_credentials(settings)
         self.db = Database.open(settings.database, pool_size=settings.db_pool_size)
         self.app = App(db=self.db, ids=SnowflakeGenerator(settings.worker_id), blobs=LocalBlobStore(settings.media_dir))
+        self.app.jwt = jwt
+        self.app.credentials = CredentialCache(self.db, self.app.clock_ms)
         # The update streams: a hub that follows the events, the open streams' bookkeeping, and on PostgreSQL the
         # sequencer and LISTEN connection; a unit of work that published events wakes them after its commit.
         self.app.hub = Hub(self.db)
@@ -203,6 +258,11 @@ class Server:
             self.app.sequence_committed = self.wakeup.sequence
         self.health = health.aio.HealthServicer()
         self.calls = CallInterceptor(self.app)
+        self.metrics: Metrics | None = None
+        self.metrics_port: int | None = None
+        if settings.metrics_listen:
+            parse_listen(settings.metrics_listen, "--metrics-listen (COMMUNITIES_METRICS_LISTEN)")
+            self.metrics = self.calls.metrics = Metrics(self)
         self.grpc = grpc.aio.server(
             interceptors=[self.calls],
             options=[
@@ -225,6 +285,7 @@ class Server:
         invites_pb2_grpc.add_InvitesServicer_to_server(InvitesServicer(self.app), self.grpc)
         media_pb2_grpc.add_MediaServicer_to_server(MediaServicer(self.app), self.grpc)
         updates_pb2_grpc.add_UpdatesServicer_to_server(UpdatesServicer(self.app), self.grpc)
+        messages_pb2_grpc.add_MessagesServicer_to_server(MessagesServicer(self.app), self.grpc)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         reflection.enable_server_reflection(SERVICE_NAMES, self.grpc)
         _add_reflection_v1(self.grpc)
@@ -234,7 +295,10 @@ class Server:
         self.lease_lost = asyncio.Event()
         parse_listen(settings.listen)
         try:
-            self.port = self.grpc.add_insecure_port(settings.listen)
+            if tls is None:
+                self.port = self.grpc.add_insecure_port(settings.listen)
+            else:
+                self.port = self.grpc.add_secure_port(settings.listen, tls)
         except RuntimeError:
             self.port = 0
         if self.port == 0:
@@ -247,9 +311,21 @@ class Server:
         await self._claim_worker_id()
         await self.app.hub.start()
         self.app.streams.start()
+        self.app.credentials.start()
         if self.wakeup is not None:
             await self.wakeup.start()
         await self.grpc.start()
+        if self.metrics is not None:
+            try:
+                self.metrics_port = self.metrics.serve(self.settings.metrics_listen)
+            except OSError as error:
+                raise StartupError(
+                    f"cannot serve metrics on {self.settings.metrics_listen}: {error.strerror} "
+                    "(--metrics-listen / COMMUNITIES_METRICS_LISTEN)"
+                ) from None
+            log.info(
+                "metrics at http://%s/metrics", self.settings.metrics_listen.rsplit(":", 1)[0] + f":{self.metrics_port}"
+            )
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._every(MAINTENANCE_SECONDS, self._maintenance)),
@@ -279,6 +355,9 @@ class Server:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.app.streams.stop()
+        await self.app.credentials.stop()
+        if self.metrics is not None:
+            self.metrics.stop()
         if self.wakeup is not None:
             await self.wakeup.stop()
         await self.app.hub.stop()
@@ -333,6 +412,7 @@ class Server:
             ("expired invites", invites_service.sweep_expired_invites),
             ("stale upload parts", media_service.sweep_stale_uploads),
             ("old events", lambda app: updates_service.sweep_events(app, retention_ms)),
+            ("old token revocations", forget_old_revocations),
         ):
             try:
                 swept = await sweep(self.app)

@@ -39,7 +39,7 @@ def edit_settings(stub, account, community_id, **system):
 
 
 def test_permission_constants_match_the_contract():
-    assert ALL_PERMISSIONS == 24575
+    assert ALL_PERMISSIONS == 57343  # bits 0..15 without the reserved bit 13 (MENTION_EVERYONE is 1 << 15)
     assert DEFAULT_PERMISSIONS == 2 + 4 + 8 + 256 + 32 + 4096 + 16384
 
 

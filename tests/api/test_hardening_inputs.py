@@ -25,7 +25,17 @@ from sqlalchemy import select
 import communities.v1
 from communities.domain.errors import DomainError
 from communities.storage import tables
-from communities.v1 import channels_pb2, communities_pb2, invites_pb2, media_pb2, media_pb2_grpc, members_pb2, roles_pb2
+from communities.v1 import (
+    channels_pb2,
+    communities_pb2,
+    invites_pb2,
+    media_pb2,
+    media_pb2_grpc,
+    members_pb2,
+    messages_pb2,
+    messages_pb2_grpc,
+    roles_pb2,
+)
 from tests.api.permissions_world import Expectations, P, World
 from tests.conftest import rpc_error
 from tests.support.errors import assert_error
@@ -59,6 +69,11 @@ def world(communities_stub, roles_stub, channels_stub, members_stub, make_accoun
 @pytest.fixture(scope="module")
 def media_stub(grpc_channel):
     return media_pb2_grpc.MediaStub(grpc_channel)
+
+
+@pytest.fixture(scope="module")
+def messages_stub(grpc_channel):
+    return messages_pb2_grpc.MessagesStub(grpc_channel)
 
 
 def request_fields() -> list[tuple[str, descriptor.FieldDescriptor]]:
@@ -295,6 +310,20 @@ REQUEST_INTEGERS = {
     "communities.v1.UnbanMembers.user_ids": ID,
     "communities.v1.UploadFilePart.upload_id": ID,
     "communities.v1.UploadFilePart.part": "0..19 (RESOURCE_EXHAUSTED LIMIT_REACHED above)",
+    "communities.v1.SendMessage.channel_id": ID,
+    "communities.v1.SendMessage.client_id": "any fixed64 (the client's own idempotency key)",
+    "communities.v1.GetHistory.channel_id": ID,
+    "communities.v1.GetHistory.limit": "0..100, 0 = 50",
+    "communities.v1.GetHistory.before": "any fixed64: the messages sent before that id",
+    "communities.v1.GetHistory.after": "any fixed64: the messages sent after that id",
+    "communities.v1.GetHistory.around": "any fixed64: the messages sent around that id",
+    "communities.v1.EditMessage.channel_id": ID,
+    "communities.v1.EditMessage.message_id": ID,
+    "communities.v1.DeleteMessage.channel_id": ID,
+    "communities.v1.DeleteMessage.message_id": ID,
+    "communities.v1.MarkRead.channel_id": ID,
+    "communities.v1.MarkRead.message_id": ID,
+    "communities.v1.GetReadStates.community_id": ID,
 }
 
 _INTEGER_TYPES = {
@@ -420,7 +449,9 @@ def test_the_bounds_themselves_are_accepted(world, channel_world):
     assert edit_channel(world, owner, general, position=INT32_MAX).position == INT32_MAX
 
 
-def test_integer_fields_above_their_bound_are_invalid_argument(world, channel_world, invites_stub, media_stub):
+def test_integer_fields_above_their_bound_are_invalid_argument(
+    world, channel_world, invites_stub, media_stub, messages_stub
+):
     """One value just above each bound a request can pass (positions cannot: int32 ends at their bound)."""
     owner, community, _, general = channel_world
     role = world.role(owner, community.id, "r", priority=1)
@@ -439,8 +470,10 @@ def test_integer_fields_above_their_bound_are_invalid_argument(world, channel_wo
         ("CreateInvite", invites_pb2.CreateInvite(channel_id=general, max_uses=101), "max_uses"),
         ("DownloadFilePart", media_pb2.DownloadFilePart(file_id=1, length=1_048_577), "length"),
         ("GetAuditLog", communities_pb2.GetAuditLog(community_id=c, page_size=101), "page_size"),
+        ("GetHistory", messages_pb2.GetHistory(channel_id=general, limit=101), "limit"),
+        ("GetHistory", messages_pb2.GetHistory(channel_id=general, limit=2**32 - 1), "limit"),
     ]
-    stubs = (world.roles, world.members, invites_stub, media_stub, world.communities)
+    stubs = (world.roles, world.members, invites_stub, media_stub, world.communities, messages_stub)
     for method, request, field in cases:
         [call] = [getattr(stub, method) for stub in stubs if hasattr(stub, method)]
         expect.error(f"{method}.{field}", call, request, owner, INVALID, "INVALID_ARGUMENT", field=field)

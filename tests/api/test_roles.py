@@ -97,7 +97,7 @@ INVALID_CREATES = [
     ("name", {"name": "bell\x07"}),
     ("permissions", {"permissions": RESERVED_BIT}),
     ("permissions", {"permissions": 1 << 40}),
-    ("permissions", {"permissions": P.VIEW_CHANNEL | 1 << 15}),
+    ("permissions", {"permissions": P.VIEW_CHANNEL | 1 << 16}),
     ("permissions", {"permissions": 2**64 - 1}),
     ("color", {"color": 0x1000000}),
     ("color", {"color": 2**32 - 1}),

@@ -336,11 +336,13 @@ def test_joining_starts_a_communitys_updates_and_removal_ends_them(
             metadata=world.owner.metadata,
         )
         updates = stream.events(1.0)
-    assert kinds(updates) == ["member_joined", "community_updated", "member_left"]
+    # The join posts its join message (join messages are on by default) right after member_joined.
+    assert kinds(updates) == ["member_joined", "message_created", "community_updated", "member_left"]
     assert updates[0].member_joined.invite_code == code
-    assert updates[1].community_updated.name == "Now" and not updates[1].community_updated.owner
-    assert updates[2].member_left.user_id == player.id
-    assert updates[2].member_left.reason == REASON.MEMBER_LEFT_REASON_KICKED
+    assert updates[1].message_created.author_id == player.id
+    assert updates[2].community_updated.name == "Now" and not updates[2].community_updated.owner
+    assert updates[3].member_left.user_id == player.id
+    assert updates[3].member_left.reason == REASON.MEMBER_LEFT_REASON_KICKED
 
 
 def test_resume_gets_exactly_the_missed_updates_in_order(grpc_channel, world, communities_stub):

@@ -24,7 +24,7 @@ from communities.v1 import permissions_pb2
 
 P = Permission
 COMMUNITY = 1_000_000  # the community id, also the role id of the everyone override
-ALL = (1 << 15) - 1 - (1 << 13)  # every flag of API.md's table: bits 0..14 without the reserved bit 13
+ALL = (1 << 16) - 1 - (1 << 13)  # every flag of API.md's table: bits 0..15 without the reserved bit 13
 
 API_TABLE = {
     "ADMINISTRATOR": 1 << 0,
@@ -41,6 +41,7 @@ API_TABLE = {
     "REMOVE_MEMBERS": 1 << 11,
     "ADD_REACTIONS": 1 << 12,
     "CREATE_INVITE": 1 << 14,
+    "MENTION_EVERYONE": 1 << 15,
 }
 API_DEFAULTS = ["VIEW_CHANNEL", "SEND_MESSAGES", "CONNECT_VOICE", "SPEAK_VOICE", "SEND_MEDIA", "ADD_REACTIONS"]
 API_DEFAULTS.append("CREATE_INVITE")
@@ -261,7 +262,7 @@ def test_administrator_holds_and_grants_all_bits():
 
 def test_can_grant_bits_rejects_bits_that_are_no_flag():
     assert not can_grant_bits(member(default=ALL), 1 << 13)
-    assert not can_grant_bits(member(default=ALL), 1 << 15)
+    assert not can_grant_bits(member(default=ALL), 1 << 16)
 
 
 def test_can_act_on_member_strictly_lower_rank():

@@ -21,6 +21,7 @@ class CommunityPermission(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     COMMUNITY_PERMISSION_REMOVE_MEMBERS: _ClassVar[CommunityPermission]
     COMMUNITY_PERMISSION_ADD_REACTIONS: _ClassVar[CommunityPermission]
     COMMUNITY_PERMISSION_CREATE_INVITE: _ClassVar[CommunityPermission]
+    COMMUNITY_PERMISSION_MENTION_EVERYONE: _ClassVar[CommunityPermission]
 COMMUNITY_PERMISSION_UNSPECIFIED: CommunityPermission
 COMMUNITY_PERMISSION_ADMINISTRATOR: CommunityPermission
 COMMUNITY_PERMISSION_VIEW_CHANNEL: CommunityPermission
@@ -36,3 +37,4 @@ COMMUNITY_PERMISSION_MODIFY_ROLES: CommunityPermission
 COMMUNITY_PERMISSION_REMOVE_MEMBERS: CommunityPermission
 COMMUNITY_PERMISSION_ADD_REACTIONS: CommunityPermission
 COMMUNITY_PERMISSION_CREATE_INVITE: CommunityPermission
+COMMUNITY_PERMISSION_MENTION_EVERYONE: CommunityPermission

@@ -4,6 +4,7 @@ from communities.v1 import channels_pb2 as _channels_pb2
 from communities.v1 import communities_pb2 as _communities_pb2
 from communities.v1 import invites_pb2 as _invites_pb2
 from communities.v1 import members_pb2 as _members_pb2
+from communities.v1 import messages_pb2 as _messages_pb2
 from communities.v1 import roles_pb2 as _roles_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -35,7 +36,7 @@ class Subscribe(_message.Message):
     def __init__(self, cursor: _Optional[str] = ...) -> None: ...
 
 class Update(_message.Message):
-    __slots__ = ("cursor", "community_id", "at", "ready", "community_updated", "community_deleted", "settings_updated", "member_joined", "member_updated", "member_left", "member_unbanned", "role_created", "role_updated", "role_deleted", "default_permissions_updated", "channel_created", "channel_updated", "channel_deleted", "override_updated", "override_deleted", "invite_created", "invite_deleted")
+    __slots__ = ("cursor", "community_id", "at", "ready", "community_updated", "community_deleted", "settings_updated", "member_joined", "member_updated", "member_left", "member_unbanned", "role_created", "role_updated", "role_deleted", "default_permissions_updated", "channel_created", "channel_updated", "channel_deleted", "override_updated", "override_deleted", "invite_created", "invite_deleted", "message_created", "message_edited", "message_deleted", "read_state_updated")
     CURSOR_FIELD_NUMBER: _ClassVar[int]
     COMMUNITY_ID_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
@@ -58,6 +59,10 @@ class Update(_message.Message):
     OVERRIDE_DELETED_FIELD_NUMBER: _ClassVar[int]
     INVITE_CREATED_FIELD_NUMBER: _ClassVar[int]
     INVITE_DELETED_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_CREATED_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_EDITED_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_DELETED_FIELD_NUMBER: _ClassVar[int]
+    READ_STATE_UPDATED_FIELD_NUMBER: _ClassVar[int]
     cursor: str
     community_id: int
     at: _timestamp_pb2.Timestamp
@@ -80,7 +85,11 @@ class Update(_message.Message):
     override_deleted: OverrideDeleted
     invite_created: _invites_pb2.Invite
     invite_deleted: InviteDeleted
-    def __init__(self, cursor: _Optional[str] = ..., community_id: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ready: _Optional[_Union[Ready, _Mapping]] = ..., community_updated: _Optional[_Union[_communities_pb2.Community, _Mapping]] = ..., community_deleted: _Optional[_Union[CommunityDeleted, _Mapping]] = ..., settings_updated: _Optional[_Union[_communities_pb2.CommunitySettings, _Mapping]] = ..., member_joined: _Optional[_Union[MemberJoined, _Mapping]] = ..., member_updated: _Optional[_Union[MemberUpdated, _Mapping]] = ..., member_left: _Optional[_Union[MemberLeft, _Mapping]] = ..., member_unbanned: _Optional[_Union[MemberUnbanned, _Mapping]] = ..., role_created: _Optional[_Union[_roles_pb2.CommunityRole, _Mapping]] = ..., role_updated: _Optional[_Union[_roles_pb2.CommunityRole, _Mapping]] = ..., role_deleted: _Optional[_Union[RoleDeleted, _Mapping]] = ..., default_permissions_updated: _Optional[_Union[DefaultPermissionsUpdated, _Mapping]] = ..., channel_created: _Optional[_Union[_channels_pb2.Channel, _Mapping]] = ..., channel_updated: _Optional[_Union[_channels_pb2.Channel, _Mapping]] = ..., channel_deleted: _Optional[_Union[ChannelDeleted, _Mapping]] = ..., override_updated: _Optional[_Union[_channels_pb2.ChannelOverride, _Mapping]] = ..., override_deleted: _Optional[_Union[OverrideDeleted, _Mapping]] = ..., invite_created: _Optional[_Union[_invites_pb2.Invite, _Mapping]] = ..., invite_deleted: _Optional[_Union[InviteDeleted, _Mapping]] = ...) -> None: ...
+    message_created: _messages_pb2.Message
+    message_edited: _messages_pb2.Message
+    message_deleted: MessageDeleted
+    read_state_updated: _messages_pb2.ReadState
+    def __init__(self, cursor: _Optional[str] = ..., community_id: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ready: _Optional[_Union[Ready, _Mapping]] = ..., community_updated: _Optional[_Union[_communities_pb2.Community, _Mapping]] = ..., community_deleted: _Optional[_Union[CommunityDeleted, _Mapping]] = ..., settings_updated: _Optional[_Union[_communities_pb2.CommunitySettings, _Mapping]] = ..., member_joined: _Optional[_Union[MemberJoined, _Mapping]] = ..., member_updated: _Optional[_Union[MemberUpdated, _Mapping]] = ..., member_left: _Optional[_Union[MemberLeft, _Mapping]] = ..., member_unbanned: _Optional[_Union[MemberUnbanned, _Mapping]] = ..., role_created: _Optional[_Union[_roles_pb2.CommunityRole, _Mapping]] = ..., role_updated: _Optional[_Union[_roles_pb2.CommunityRole, _Mapping]] = ..., role_deleted: _Optional[_Union[RoleDeleted, _Mapping]] = ..., default_permissions_updated: _Optional[_Union[DefaultPermissionsUpdated, _Mapping]] = ..., channel_created: _Optional[_Union[_channels_pb2.Channel, _Mapping]] = ..., channel_updated: _Optional[_Union[_channels_pb2.Channel, _Mapping]] = ..., channel_deleted: _Optional[_Union[ChannelDeleted, _Mapping]] = ..., override_updated: _Optional[_Union[_channels_pb2.ChannelOverride, _Mapping]] = ..., override_deleted: _Optional[_Union[OverrideDeleted, _Mapping]] = ..., invite_created: _Optional[_Union[_invites_pb2.Invite, _Mapping]] = ..., invite_deleted: _Optional[_Union[InviteDeleted, _Mapping]] = ..., message_created: _Optional[_Union[_messages_pb2.Message, _Mapping]] = ..., message_edited: _Optional[_Union[_messages_pb2.Message, _Mapping]] = ..., message_deleted: _Optional[_Union[MessageDeleted, _Mapping]] = ..., read_state_updated: _Optional[_Union[_messages_pb2.ReadState, _Mapping]] = ...) -> None: ...
 
 class Ready(_message.Message):
     __slots__ = ()
@@ -155,6 +164,14 @@ class OverrideDeleted(_message.Message):
     channel_id: int
     role_id: int
     def __init__(self, channel_id: _Optional[int] = ..., role_id: _Optional[int] = ...) -> None: ...
+
+class MessageDeleted(_message.Message):
+    __slots__ = ("channel_id", "message_id")
+    CHANNEL_ID_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    channel_id: int
+    message_id: int
+    def __init__(self, channel_id: _Optional[int] = ..., message_id: _Optional[int] = ...) -> None: ...
 
 class InviteDeleted(_message.Message):
     __slots__ = ("code", "channel_id")

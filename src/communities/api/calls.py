@@ -86,10 +86,22 @@ class Draining(Exception):
 class _Call:
     """One call, from authentication to its log line; errors raised inside become the call's status."""
 
-    __slots__ = ("_app", "_begin", "_context", "_end", "_method", "_principal", "_public", "_refuse", "_started")
+    __slots__ = (
+        "_app",
+        "_begin",
+        "_context",
+        "_end",
+        "_interceptor",
+        "_method",
+        "_principal",
+        "_public",
+        "_refuse",
+        "_started",
+    )
 
-    def __init__(self, app: App, method: str, public: bool, context, begin, end, refuse):
+    def __init__(self, app: App, method: str, public: bool, context, begin, end, refuse, interceptor=None):
         self._app = app
+        self._interceptor = interceptor
         self._method = method
         self._public = public
         self._context = context
@@ -139,13 +151,18 @@ class _Call:
                 return
             await self._context.abort_with_status(status)  # raises AbortError in place of `error`
         finally:
-            if log.isEnabledFor(logging.INFO):
+            metrics = self._interceptor.metrics if self._interceptor is not None else None
+            if metrics is not None or log.isEnabledFor(logging.INFO):
+                outcome = self._outcome(error)
+                seconds = time.perf_counter() - self._started
+                if metrics is not None:
+                    metrics.observe(self._method, outcome, seconds)
                 log.info(
                     "%s principal=%s status=%s duration_ms=%.2f",
                     self._method,
                     self._principal.describe() if self._principal else "-",
-                    self._outcome(error),
-                    (time.perf_counter() - self._started) * 1000,
+                    outcome,
+                    seconds * 1000,
                 )
 
     def _outcome(self, error: BaseException | None) -> str:
@@ -173,6 +190,8 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, app: App):
         self._app = app
+        # api/metrics.py's Metrics when the server exports metrics: every call is counted there.
+        self.metrics = None
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
         self.draining = False
         self.in_flight = 0
@@ -245,14 +264,14 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         drain_started = self._drain_started
 
         def call(context) -> _Call:
-            return _Call(app, method, public, context, begin, end, refuse)
+            return _Call(app, method, public, context, begin, end, refuse, self)
 
         endless = method in ENDLESS_STREAMS
 
         def stream_call(context) -> _Call:
             if endless:  # not waited for when the server stops: ended when draining starts
-                return _Call(app, method, public, context, _nothing, _nothing, refuse)
-            return _Call(app, method, public, context, begin, end, refuse)
+                return _Call(app, method, public, context, _nothing, _nothing, refuse, self)
+            return _Call(app, method, public, context, begin, end, refuse, self)
 
         if handler.unary_unary:
             behavior = handler.unary_unary

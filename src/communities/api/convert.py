@@ -27,7 +27,7 @@ def community_list(views: list[CommunityView]) -> communities_pb2.CommunityList:
     add_community, add_info = message.communities.add, message.community_user_info.add
     for view in views:
         _fill_community(add_community(), view)
-        add_info(community_id=view.id)
+        add_info(community_id=view.id, unread_count=view.unread_count, unread_mention_count=view.unread_mention_count)
     return message
 
 

@@ -27,6 +27,7 @@ class Permission(enum.IntFlag):
     ADD_REACTIONS = 1 << 12
     # 1 << 13 is reserved for compatibility with the Communities API.
     CREATE_INVITE = 1 << 14
+    MENTION_EVERYONE = 1 << 15
 
 
 ALL_PERMISSIONS = 0

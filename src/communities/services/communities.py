@@ -9,6 +9,7 @@ from communities.domain.channels import ChannelType
 from communities.domain.errors import FailedPrecondition, InvalidArgument, LimitReached, NotFound, PermissionDenied
 from communities.domain.permissions import DEFAULT_PERMISSIONS, Permission, community_permissions
 from communities.services import blobs
+from communities.services import messages as messages_service
 from communities.services.access import require_membership, require_permission
 from communities.services.context import App, Principal
 from communities.storage import channels as channels_repo
@@ -32,6 +33,9 @@ class CommunityView:
     photo_preview: bytes | None
     permissions: int
     muted: bool
+    # The caller's unread messages and mentions over the channels it can view (services/messages.py).
+    unread_count: int = 0
+    unread_mention_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,15 @@ def settings_view(community: repo.CommunityRecord) -> SettingsView:
 
 async def get_communities(app: App, principal: Principal) -> list[CommunityView]:
     memberships = await repo.memberships_of(app.db, principal.id)
-    return [view(membership) for membership in memberships]
+    views = [view(membership) for membership in memberships]
+    # One to three more statements for all the communities together (never one per community or message).
+    totals = await messages_service.unread_totals(app, principal.id, memberships)
+    if totals:
+        for community in views:
+            counts = totals.get(community.id)
+            if counts is not None:
+                community.unread_count, community.unread_mention_count = counts
+    return views
 
 
 async def create_community(app: App, principal: Principal, name: str) -> CommunityView:

@@ -7,12 +7,17 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from communities.domain.snowflake import SnowflakeGenerator
 from communities.media.blobstore import BlobStore
 from communities.storage.database import Database
 from communities.updates.hub import Hub
 from communities.updates.streams import StreamRegistry
+
+if TYPE_CHECKING:
+    from communities.services.credentials import CredentialCache
+    from communities.services.identities import JwtVerifier
 
 
 def wall_clock_ms() -> int:
@@ -36,6 +41,10 @@ class App:
     streams: StreamRegistry | None = None
     # PostgreSQL: give positions to the events committed so far (see updates/wakeup.py); None where commits do.
     sequence_committed: Callable[[], Awaitable[None]] | None = None
+    # Player identities: the JSON Web Token issuers this server trusts (services/identities.py); None: none.
+    jwt: JwtVerifier | None = None
+    # A running server's authentication cache and revocation feed (services/credentials.py); None in the CLI.
+    credentials: CredentialCache | None = None
 
     # What updates/publish.py needs of the application.
     def next_id(self) -> int:
@@ -74,6 +83,8 @@ class Principal:
     bot: bool
     # The stored hash of the token the call came with (update streams end when it is revoked).
     credential: bytes | None = field(default=None, compare=False, repr=False)
+    # A JSON Web Token's principal: when its token stops being accepted (Unix ms); its update streams end then.
+    expires_ms: int | None = field(default=None, compare=False)
 
     def describe(self) -> str:
         return f"{'bot' if self.bot else 'user'}:{self.id}"

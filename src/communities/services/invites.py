@@ -27,6 +27,7 @@ from communities.domain.permissions import (
     community_permissions,
 )
 from communities.services import members as members_service
+from communities.services import messages as messages_service
 from communities.services.access import (
     require_channel,
     require_flag,
@@ -371,6 +372,7 @@ async def _publish_use(
     attribution = {"invite_code": invite.code, "inviter_id": invite.inviter_id, "granted_role_ids": granted}
     if joined:
         await publish.member_joined(app, uow, member, temporary=invite.temporary, **attribution)
+        await messages_service.announce_join(app, uow, invite.community_id, user_id)  # after member_joined
     else:
         await publish.member_updated(app, uow, user_id, member, **attribution)
 

@@ -169,6 +169,11 @@ async def subscribe(app: App, principal: Principal, cursor: str) -> AsyncIterato
         while True:
             if stream.revoked.is_set():
                 raise Unauthenticated("The token of this stream was revoked")
+            if principal.expires_ms is not None and app.clock_ms() >= principal.expires_ms:
+                raise Unauthenticated(
+                    "The JSON Web Token of this stream has expired: subscribe again with a new one and your cursor",
+                    reason="JWT_EXPIRED",
+                )
             if not ready_sent and position >= caught_up_at:
                 ready_sent = True
                 yield READY

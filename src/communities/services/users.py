@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from communities.domain import validation
 from communities.domain.errors import InvalidArgument, NotFound, Unauthenticated
+from communities.services import identities
 from communities.services.context import App, Principal
 from communities.storage import repository as repo
 
@@ -60,21 +61,42 @@ async def create_token(app: App, user_id: int) -> NewCredentials:
 
 
 async def revoke(app: App, token_or_user_id: str) -> int:
-    """Revoke one token, or every token of a user id. Returns how many tokens were revoked."""
+    """Revoke one token, or every token of a user id. Returns how many tokens were revoked.
+
+    The revocation is also written to the feed every server polls (services/credentials.py), in the same
+    transaction, so that servers drop it from their caches within a second."""
     value = token_or_user_id.strip()
+    if looks_like_token(value):
+        token_hash, user_id = hash_token(value), None
+    elif _is_user_id(value):
+        token_hash, user_id = None, int(value)
+    else:
+        raise InvalidArgument.field("token_or_user_id", "expected a token (cmt_...) or a decimal user id")
     async with app.db.unit_of_work(write=True) as uow:
-        if looks_like_token(value):
-            return await repo.delete_token(uow, hash_token(value))
-        if value.isdigit() and int(value) < 1 << 64:
-            return await repo.delete_user_tokens(uow, int(value))
-    raise InvalidArgument.field("token_or_user_id", "expected a token (cmt_...) or a decimal user id")
+        if token_hash is not None:
+            owner = await repo.delete_token_returning_user(uow, token_hash)
+            count = 0 if owner is None else 1
+        else:
+            count = await repo.delete_user_tokens(uow, user_id)
+        if count:
+            await repo.record_revocation(uow, token_hash=token_hash, user_id=user_id, now_ms=app.clock_ms())
+    if count and app.credentials is not None:
+        app.credentials.evict(token_hash=token_hash, user_id=user_id)
+    return count
+
+
+def _is_user_id(value: str) -> bool:
+    """A decimal fixed64: ASCII digits only (str.isdigit() also takes '²', which int() refuses), bounded by length
+    before int() (which refuses more than 4300 digits)."""
+    return value.isascii() and value.isdigit() and len(value) <= 20 and int(value) < 1 << 64
 
 
 SCHEMES = {"bearer": False, "bot": True}  # scheme -> whether it is for bots
 
 
 async def authenticate(app: App, authorization: str | None) -> Principal:
-    """`Bearer <token>` for people, `Bot <token>` for bots."""
+    """`Bearer <token>` for people, `Bot <token>` for bots; `Bearer <JSON Web Token>` for players whose game
+    signs their identity (services/identities.py). Answered from the cache when it can vouch for the token."""
     if not authorization:
         raise Unauthenticated("Missing `authorization` metadata: send `Bearer <token>` or `Bot <token>`")
     scheme, _, token = authorization.strip().partition(" ")
@@ -82,17 +104,45 @@ async def authenticate(app: App, authorization: str | None) -> Principal:
     expects_bot = SCHEMES.get(scheme.lower())
     if expects_bot is None or not token:
         raise Unauthenticated("Malformed `authorization`: expected `Bearer <token>` or `Bot <token>`")
+    jwt = not looks_like_token(token) and identities.looks_like_jwt(token)
+    if jwt and expects_bot:
+        raise Unauthenticated("A JSON Web Token identifies a player: send `Bearer <token>`")
     credential = hash_token(token)
-    user = await repo.user_by_token_hash(app.db, credential)
-    if user is None:
-        raise Unauthenticated("Invalid or revoked token")
-    if user.bot != expects_bot:
-        right = "Bot" if user.bot else "Bearer"
-        raise Unauthenticated(f"This token belongs to a {'bot' if user.bot else 'user'}: send `{right} <token>`")
-    return Principal(id=user.id, name=user.name, bot=user.bot, credential=credential)
+    cache = app.credentials
+    principal = cache.get(credential) if cache is not None else None
+    if principal is None:
+        generation = cache.generation if cache is not None else 0
+        if jwt:
+            principal = await identities.authenticate(app, token)
+        else:
+            user = await repo.user_by_token_hash(app.db, credential)
+            if user is None:
+                raise Unauthenticated("Invalid or revoked token")
+            principal = Principal(id=user.id, name=user.name, bot=user.bot, credential=credential)
+        if cache is not None:
+            cache.put(credential, principal, generation)
+    if principal.bot != expects_bot:
+        right = "Bot" if principal.bot else "Bearer"
+        raise Unauthenticated(f"This token belongs to a {'bot' if principal.bot else 'user'}: send `{right} <token>`")
+    return principal
 
 
 async def get_users(app: App, principal: Principal, user_ids: list[int]) -> list[repo.UserRecord]:
     ids = validation.id_list(user_ids, "user_ids")
     async with app.db.unit_of_work(write=False) as uow:
         return await repo.get_users(uow, ids)
+
+
+async def list_users(
+    app: App, *, name: str | None = None, after_id: int = 0, limit: int = 100
+) -> list[repo.UserRecord]:
+    async with app.db.unit_of_work(write=False) as uow:
+        return await repo.list_users(uow, name=name, after_id=after_id, limit=limit)
+
+
+async def show_user(app: App, user_id: int) -> repo.UserDetail:
+    async with app.db.unit_of_work(write=False) as uow:
+        detail = await repo.user_detail(uow, user_id)
+    if detail is None:
+        raise NotFound.of("USER")
+    return detail

@@ -10,16 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, delete, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Row
 
 from communities.domain.permissions import MemberContext, Role
-from communities.storage.database import Database, Prepared, UnitOfWork
+from communities.storage.database import Database, Prepared, UnitOfWork, dialect_insert
 from communities.storage.tables import (
     communities,
+    jwt_identities,
     member_roles,
     members,
     roles,
+    token_revocations,
     tokens,
     users,
 )
@@ -77,6 +79,122 @@ async def delete_token(uow: UnitOfWork, token_hash: bytes) -> int:
 
 async def delete_user_tokens(uow: UnitOfWork, user_id: int) -> int:
     return (await uow.execute(delete(tokens).where(tokens.c.user_id == user_id))).rowcount
+
+
+async def delete_token_returning_user(uow: UnitOfWork, token_hash: bytes) -> int | None:
+    """Delete one token; the user it belonged to, or None when there was no such token."""
+    row = (await uow.execute(select(tokens.c.user_id).where(tokens.c.token_hash == token_hash))).first()
+    if row is None:
+        return None
+    await uow.execute(delete(tokens).where(tokens.c.token_hash == token_hash))
+    return row.user_id
+
+
+@dataclass(frozen=True)
+class UserDetail:
+    user: UserRecord
+    created_at: int
+    community_count: int
+    token_count: int
+    identities: list[tuple[str, str]]  # (issuer, subject) of the JSON Web Tokens that sign in as this user
+
+
+async def list_users(uow: UnitOfWork, *, name: str | None, after_id: int, limit: int) -> list[UserRecord]:
+    """Users by id, those after `after_id`; `name`: only names containing it (case-insensitive)."""
+    statement = select(users.c.id, users.c.name, users.c.bot).where(users.c.id > after_id)
+    if name:
+        escaped = name.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        statement = statement.where(func.lower(users.c.name).like(f"%{escaped}%", escape="\\"))
+    rows = await uow.execute(statement.order_by(users.c.id).limit(limit))
+    return [_user(row) for row in rows]
+
+
+async def user_detail(uow: UnitOfWork, user_id: int) -> UserDetail | None:
+    row = (
+        await uow.execute(
+            select(users.c.id, users.c.name, users.c.bot, users.c.created_at, users.c.community_count).where(
+                users.c.id == user_id
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    token_count = (
+        await uow.execute(select(func.count()).select_from(tokens).where(tokens.c.user_id == user_id))
+    ).scalar_one()
+    identities = await uow.execute(
+        select(jwt_identities.c.issuer, jwt_identities.c.subject)
+        .where(jwt_identities.c.user_id == user_id)
+        .order_by(jwt_identities.c.issuer, jwt_identities.c.subject)
+    )
+    return UserDetail(
+        user=_user(row),
+        created_at=row.created_at,
+        community_count=row.community_count,
+        token_count=token_count,
+        identities=[(identity.issuer, identity.subject) for identity in identities],
+    )
+
+
+# ----------------------------------------------------------------------------- player identities (JWT)
+
+_USER_BY_IDENTITY = Prepared(
+    select(users.c.id, users.c.name, users.c.bot)
+    .join(jwt_identities, jwt_identities.c.user_id == users.c.id)
+    .where(jwt_identities.c.issuer == bindparam("issuer"), jwt_identities.c.subject == bindparam("subject"))
+)
+
+
+async def user_by_identity(db: Database, issuer: str, subject: str) -> UserRecord | None:
+    rows = await db.read(_USER_BY_IDENTITY, {"issuer": issuer, "subject": subject})
+    return _user(rows[0]) if rows else None
+
+
+async def claim_identity(
+    uow: UnitOfWork, issuer: str, subject: str, user_id: int, name: str, now_ms: int
+) -> UserRecord:
+    """The user of (issuer, subject), created as `user_id` named `name` unless a racing transaction created it
+    first: the primary key decides (INSERT ... ON CONFLICT DO NOTHING), and the loser's new user row goes."""
+    await uow.execute(insert(users).values(id=user_id, name=name, bot=False, community_count=0, created_at=now_ms))
+    inserted = await uow.execute(
+        dialect_insert(uow, jwt_identities)
+        .values(issuer=issuer, subject=subject, user_id=user_id, created_at=now_ms)
+        .on_conflict_do_nothing(index_elements=["issuer", "subject"])
+    )
+    if inserted.rowcount == 1:
+        return UserRecord(user_id, name, False)
+    await uow.execute(delete(users).where(users.c.id == user_id))
+    row = (
+        await uow.execute(
+            select(users.c.id, users.c.name, users.c.bot)
+            .join(jwt_identities, jwt_identities.c.user_id == users.c.id)
+            .where(jwt_identities.c.issuer == issuer, jwt_identities.c.subject == subject)
+        )
+    ).one()
+    return _user(row)
+
+
+# ------------------------------------------------------------------------------------------- revocation feed
+
+
+async def record_revocation(uow: UnitOfWork, *, token_hash: bytes | None, user_id: int | None, now_ms: int) -> None:
+    await uow.execute(insert(token_revocations).values(token_hash=token_hash, user_id=user_id, revoked_at=now_ms))
+
+
+_REVOCATIONS_SINCE = Prepared(
+    select(token_revocations.c.id, token_revocations.c.token_hash, token_revocations.c.user_id).where(
+        token_revocations.c.revoked_at >= bindparam("since")
+    )
+)
+
+
+async def revocations_since(db: Database, since_ms: int) -> list[tuple[int, bytes | None, int | None]]:
+    rows = await db.read(_REVOCATIONS_SINCE, {"since": since_ms})
+    return [(row.id, bytes(row.token_hash) if row.token_hash is not None else None, row.user_id) for row in rows]
+
+
+async def forget_revocations_before(uow: UnitOfWork, before_ms: int) -> int:
+    return (await uow.execute(delete(token_revocations).where(token_revocations.c.revoked_at < before_ms))).rowcount
 
 
 _CLAIM_MEMBERSHIP_SLOT = Prepared(

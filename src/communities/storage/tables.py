@@ -18,6 +18,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     text,
 )
 from sqlalchemy.types import TypeDecorator
@@ -383,6 +384,89 @@ stream_presence = Table(
     Column("open", Boolean, nullable=False),
 )
 
+# ------------------------------------------------------------------------------------------------ messages
+#
+# Unread counts are counters, so that sending never touches a row per member (see services/messages.py):
+#   unread(member, channel) = message_channels.live_count - read_states.live_read - read_states.own_unread
+# (no read_states row: everything live is unread). Sending bumps the channel's row and the sender's own row;
+# deleting adjusts the channel's row and, in one statement, the rows of the readers who had already read past
+# the message; MarkRead recomputes the reader's row. Mentions are rows only for what a message names.
+
+message_channels = Table(
+    "message_channels",
+    metadata,
+    # One row per channel that has had messages. Its row lock orders the channel's counter changes on PostgreSQL
+    # (send, delete, MarkRead), so `seq` is the channel's commit order.
+    Column(
+        "channel_id", Snowflake, ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    ),
+    Column("community_id", Snowflake, nullable=False, index=True),
+    # The last seq given out (messages ever sent, deleted ones included).
+    Column("last_seq", BigInteger, nullable=False),
+    # Messages not deleted.
+    Column("live_count", BigInteger, nullable=False),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Snowflake, primary_key=True, autoincrement=False),
+    Column("channel_id", Snowflake, ForeignKey("channels.id", ondelete="CASCADE"), nullable=False),
+    Column("community_id", Snowflake, nullable=False),
+    # Gap-free per channel, in commit order (see message_channels): history pages by it.
+    Column("seq", BigInteger, nullable=False),
+    Column("author_id", Snowflake, nullable=False),
+    Column("type", Integer, nullable=False),  # MessageType number
+    Column("text", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("edited_at", BigInteger, nullable=True),
+    # Resolved mentions, as space-separated decimal ids (what Message lists); message_mentions holds them as rows.
+    Column("mention_user_ids", Text, nullable=False, server_default=""),
+    Column("mention_role_ids", Text, nullable=False, server_default=""),
+    Column("mention_everyone", Boolean, nullable=False, server_default="0"),
+    # SendMessage's client_id: the unique index makes a retry return the first message, also under races.
+    Column("client_id", Snowflake(client_chosen=True), nullable=True),
+    # A deleted message stays as a tombstone (no text, no client_id) so that a cursor naming it keeps its place.
+    Column("deleted", Boolean, nullable=False, server_default="0"),
+    Index("uq_messages_channel_id_seq", "channel_id", "seq", unique=True),
+    Index("ix_messages_channel_id_id", "channel_id", "id"),
+    Index("ix_messages_channel_id_author_id_seq", "channel_id", "author_id", "seq"),
+    Index("uq_messages_channel_id_author_id_client_id", "channel_id", "author_id", "client_id", unique=True),
+)
+
+read_states = Table(
+    "read_states",
+    metadata,
+    Column("user_id", Snowflake, primary_key=True, autoincrement=False),
+    Column(
+        "channel_id", Snowflake, ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    ),
+    Column("community_id", Snowflake, nullable=False),
+    # The seq and id of the last message read (0 / NULL: none).
+    Column("read_seq", BigInteger, nullable=False),
+    Column("read_message_id", Snowflake, nullable=True),
+    # Live messages with seq <= read_seq.
+    Column("live_read", BigInteger, nullable=False),
+    # The user's own live messages with seq > read_seq (never unread for them).
+    Column("own_unread", BigInteger, nullable=False),
+    Index("ix_read_states_channel_id_read_seq", "channel_id", "read_seq"),
+)
+
+message_mentions = Table(
+    "message_mentions",
+    metadata,
+    # One row per user, role (or the community id for @everyone) a live message mentions; deleted with it.
+    Column(
+        "message_id", Snowflake, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    ),
+    Column("target_id", Snowflake, primary_key=True, autoincrement=False),
+    Column("channel_id", Snowflake, nullable=False),
+    Column("community_id", Snowflake, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("author_id", Snowflake, nullable=False),
+    Index("ix_message_mentions_channel_id_seq", "channel_id", "seq"),
+)
+
 __all__ = [
     "bans",
     "channel_overrides",
@@ -397,7 +481,11 @@ __all__ = [
     "invites",
     "member_roles",
     "members",
+    "message_channels",
+    "message_mentions",
+    "messages",
     "metadata",
+    "read_states",
     "roles",
     "server_workers",
     "stream_head",
@@ -407,3 +495,29 @@ __all__ = [
     "upload_quotas",
     "users",
 ]
+
+# ------------------------------------------------------------------------- player identities and revocations
+
+jwt_identities = Table(
+    "jwt_identities",
+    metadata,
+    # A player signed in with a JSON Web Token: (`iss`, `sub`) is one user, created on first use. The primary key
+    # makes racing first calls with the same new token create exactly one.
+    Column("issuer", String(255), primary_key=True),
+    Column("subject", String(255), primary_key=True),
+    Column("user_id", Snowflake, ForeignKey("users.id"), nullable=False, index=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+token_revocations = Table(
+    "token_revocations",
+    metadata,
+    # A change feed of revocations (one token, or every token of a user), written in the transaction that deletes
+    # the tokens; every server polls it to drop what it has cached. Kept for a day.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("token_hash", LargeBinary(32), nullable=True),
+    Column("user_id", Snowflake, nullable=True),
+    Column("revoked_at", BigInteger, nullable=False, index=True),
+)
+
+__all__ += ["jwt_identities", "token_revocations"]

@@ -23,6 +23,7 @@ from communities.storage.members import MemberRecord
 from communities.storage.repository import CommunityRecord
 from communities.storage.roles import RoleRecord
 from communities.updates import encode
+from communities.updates.encode_messages import message, read_state
 from communities.v1 import channels_pb2, updates_pb2
 
 # The `x-audit-log-reason` of the call being served (set by the API's interceptor), recorded with its events.
@@ -362,6 +363,69 @@ async def invite_deleted(source: Publisher, uow: UnitOfWork, actor_id: int | Non
         channel_id=invite.channel_id,
         audience=AUDIENCE_INVITE,
         audience_user_id=invite.inviter_id,
+    )
+
+
+# ------------------------------------------------------------------------------------------------ messages
+
+
+async def message_created(source: Publisher, uow: UnitOfWork, record) -> None:
+    """A channel event (its viewers); not audited. `record`: storage.messages.MessageRecord."""
+    await _publish(
+        source,
+        uow,
+        record.community_id,
+        "message_created",
+        message(record),
+        actor_id=record.author_id,
+        target_id=record.id,
+        channel_id=record.channel_id,
+        audited=False,
+    )
+
+
+async def message_edited(source: Publisher, uow: UnitOfWork, actor_id: int, record) -> None:
+    await _publish(
+        source,
+        uow,
+        record.community_id,
+        "message_edited",
+        message(record),
+        actor_id=actor_id,
+        target_id=record.id,
+        channel_id=record.channel_id,
+        audited=False,
+    )
+
+
+async def message_deleted(source: Publisher, uow: UnitOfWork, actor_id: int, record) -> None:
+    """Audited when someone other than the author deleted it (a moderator's action)."""
+    await _publish(
+        source,
+        uow,
+        record.community_id,
+        "message_deleted",
+        updates_pb2.MessageDeleted(channel_id=record.channel_id, message_id=record.id),
+        actor_id=actor_id,
+        target_id=record.id,
+        channel_id=record.channel_id,
+        audited=actor_id != record.author_id,
+    )
+
+
+async def read_state_updated(source: Publisher, uow: UnitOfWork, user_id: int, community_id: int, state) -> None:
+    """Only to the reader's own streams; not audited. `state`: services.messages.ReadStateView."""
+    await _publish(
+        source,
+        uow,
+        community_id,
+        "read_state_updated",
+        read_state(state.channel_id, state.last_read_message_id, state.unread_count, state.unread_mention_count),
+        actor_id=user_id,
+        target_id=state.channel_id,
+        audience=AUDIENCE_USER,
+        audience_user_id=user_id,
+        audited=False,
     )
 
 
