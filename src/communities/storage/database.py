@@ -3,9 +3,9 @@
 Execution model (measured in ARCHITECTURE.md and bench/): an SQLite statement costs less than handing it to
 another thread, so SQLite statements run inline on the server's event loop through one SQLAlchemy connection;
 an asyncio lock keeps each unit of work whole even if a service awaits something in the middle. PostgreSQL runs
-on SQLAlchemy's asyncio engine over asyncpg with a connection pool, so one slow query never stalls the loop.
-Services see one `UnitOfWork.execute(statement)` either way, and statements are built with SQLAlchemy Core, so
-the same code serves both databases.
+on an asyncpg connection pool (storage/postgres.py), so one slow query never stalls the loop, with statements
+compiled by SQLAlchemy and executed by asyncpg directly. Services see one `UnitOfWork.execute(statement)` either
+way, and statements are built with SQLAlchemy Core, so the same code serves both databases.
 """
 
 from __future__ import annotations
@@ -15,16 +15,15 @@ import contextlib
 import os
 import sqlite3
 from collections import namedtuple
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Boolean, Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Result, make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, MultipleResultsFound, NoResultFound, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql import Executable
 
 SQLITE_BUSY_TIMEOUT_S = 10.0
@@ -46,6 +45,8 @@ class StorageConflict(StorageUnavailable):
 _SQLITE_BUSY = (5, 6)
 _SQLITE_UNAVAILABLE = (8, 10, 13, 14, 15)
 _RETRYABLE_SQLSTATES = ("40001", "40P01")  # serialization failure, deadlock
+# Lock not available (lock_timeout), statement cancelled (statement_timeout, or cancelled by the client).
+_UNAVAILABLE_SQLSTATES = ("55P03", "57014")
 
 
 def translate_error(error: BaseException) -> BaseException | None:
@@ -57,10 +58,13 @@ def translate_error(error: BaseException) -> BaseException | None:
     original = original if original is not None else error
     if isinstance(error, SATimeoutError) or isinstance(original, TimeoutError | ConnectionError):
         return StorageUnavailable("The database is busy or unreachable; retry")
-    if isinstance(error, IntegrityError) or isinstance(original, sqlite3.IntegrityError):
+    if isinstance(error, IntegrityError) or isinstance(original, sqlite3.IntegrityError) or _is_integrity(original):
         return StorageConflict("The change conflicted with a concurrent one; retry")
-    if getattr(original, "sqlstate", None) in _RETRYABLE_SQLSTATES:
+    sqlstate = getattr(original, "sqlstate", None)
+    if sqlstate in _RETRYABLE_SQLSTATES:
         return StorageConflict("The transaction conflicted with a concurrent one; retry")
+    if sqlstate in _UNAVAILABLE_SQLSTATES:
+        return StorageUnavailable("The database is busy; retry")
     if isinstance(original, sqlite3.OperationalError):
         primary = (getattr(original, "sqlite_errorcode", 0) or 0) & 0xFF
         if primary in _SQLITE_BUSY or _is_busy(original):
@@ -75,10 +79,21 @@ def translate_error(error: BaseException) -> BaseException | None:
     return None
 
 
-def _is_connection_error(error: BaseException) -> bool:
-    """asyncpg's connection-level errors (closed connection, server shutting down, too many connections)."""
+def _is_integrity(error: BaseException) -> bool:
+    """asyncpg's constraint violations (unique, foreign key, not null, check: SQLSTATE class 23)."""
     import asyncpg
 
+    return isinstance(error, asyncpg.exceptions.IntegrityConstraintViolationError)
+
+
+def _is_connection_error(error: BaseException) -> bool:
+    """asyncpg's connection-level errors (closed connection, server shutting down, too many connections, a
+    connection or pool closed under a statement)."""
+    import asyncpg
+
+    if isinstance(error, asyncpg.exceptions.InterfaceError):
+        text = str(error)
+        return "connection is closed" in text or "pool is closed" in text or "pool is closing" in text
     return isinstance(
         error,
         asyncpg.exceptions.PostgresConnectionError
@@ -163,7 +178,8 @@ class Prepared:
 
     On SQLite it is compiled once and run on the raw sqlite3 connection, with SQLAlchemy's own type processing
     applied to parameters and results: the same rows, without SQLAlchemy's per-call execution overhead (about
-    0.4 ms of the 0.5 ms a small query costs through it). On PostgreSQL it runs through SQLAlchemy as usual.
+    0.4 ms of the 0.5 ms a small query costs through it). On PostgreSQL it is compiled once for asyncpg and run
+    on a pooled asyncpg connection, which prepares it once per connection (storage/postgres.py).
     """
 
     def __init__(self, statement: Executable, *, postgresql: Executable | None = None):
@@ -171,6 +187,7 @@ class Prepared:
         self.statement = statement
         self.postgresql = statement if postgresql is None else postgresql
         self._sqlite: _CompiledForSqlite | None = None
+        self._postgres = None  # storage/postgres.py's compiled form
 
     @classmethod
     def insert_or_ignore(cls, table, index_elements: list, **values) -> Prepared:
@@ -266,10 +283,24 @@ class PreparedResult:
     def scalar(self):
         return self._rows[0][0] if self._rows else None
 
-    def scalar_one(self):
+    def one(self):
         if len(self._rows) != 1:
-            raise LookupError(f"expected one row, got {len(self._rows)}")
-        return self._rows[0][0]
+            raise (NoResultFound if not self._rows else MultipleResultsFound)(
+                f"expected one row, got {len(self._rows)}"
+            )
+        return self._rows[0]
+
+    def one_or_none(self):
+        if len(self._rows) > 1:
+            raise MultipleResultsFound(f"expected at most one row, got {len(self._rows)}")
+        return self._rows[0] if self._rows else None
+
+    def scalar_one(self):
+        return self.one()[0]
+
+    def scalar_one_or_none(self):
+        row = self.one_or_none()
+        return None if row is None else row[0]
 
     def scalars(self) -> list:
         return [row[0] for row in self._rows]
@@ -325,23 +356,6 @@ class _SqliteUnitOfWork(UnitOfWork):
         return "sqlite"
 
 
-class _AsyncUnitOfWork(UnitOfWork):
-    def __init__(self, connection: AsyncConnection):
-        self._connection = connection
-
-    async def execute(self, statement, params: Any = None):
-        if isinstance(statement, Prepared):
-            statement = statement.postgresql
-        return await self._connection.execute(statement, params)
-
-    async def execute_many(self, statement: Prepared, rows: list[dict[str, Any]]) -> None:
-        await self._connection.execute(statement.postgresql, rows)
-
-    @property
-    def dialect(self) -> str:
-        return "postgresql"
-
-
 class Database:
     """The server's handle on its database."""
 
@@ -365,6 +379,8 @@ class Database:
     def open(url: str, *, pool_size: int = 8) -> Database:
         if is_sqlite(url):
             return SqliteDatabase(url)
+        from communities.storage.postgres import PostgresDatabase
+
         return PostgresDatabase(url, pool_size=pool_size)
 
 
@@ -465,32 +481,6 @@ class _SqliteTransaction:
             if database._connection.in_transaction():
                 database._connection.rollback()
             database._lock.release()
-
-
-class PostgresDatabase(Database):
-    def __init__(self, url: str, *, pool_size: int):
-        self.url = url
-        self._engine: AsyncEngine = create_async_engine(
-            normalize_url(url),
-            pool_size=pool_size,
-            max_overflow=0,
-            pool_pre_ping=False,
-            # Each checkout otherwise pays a round trip to reset the connection; our transactions always end
-            # in COMMIT or ROLLBACK, so there is nothing to reset.
-            pool_reset_on_return=None,
-        )
-
-    @contextlib.asynccontextmanager
-    async def unit_of_work(self, *, write: bool) -> AsyncIterator[UnitOfWork]:
-        with translated_errors():
-            async with self._engine.connect() as connection, connection.begin():
-                uow = _AsyncUnitOfWork(connection)
-                yield uow
-        if uow.published and self.on_publish is not None:
-            self.on_publish()
-
-    async def close(self) -> None:
-        await self._engine.dispose()
 
 
 def default_sqlite_url() -> str:
