@@ -8,7 +8,7 @@ const protoLoader = require('@grpc/proto-loader');
 
 // Load the services from protos/. Ids are fixed64: with `longs: String` they are decimal strings both ways.
 const PROTO_DIR = path.resolve(__dirname, '../../protos');
-const SERVICES = ['Users', 'Communities', 'Roles', 'Channels', 'Members', 'Invites'];
+const SERVICES = ['Users', 'Communities', 'Roles', 'Channels', 'Members', 'Invites', 'Updates'];
 const definition = protoLoader.loadSync(
   SERVICES.map((name) => `communities/v1/${name.toLowerCase()}.proto`),
   { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [PROTO_DIR] },
@@ -61,6 +61,18 @@ function explain(error) {
     lines.push("  (check the token: a bot token with `Bot`, a person's token with `Bearer`)");
   }
   return lines.join('\n');
+}
+
+// The ErrorInfo reason of an error (e.g. 'CURSOR_EXPIRED'), to tell apart errors that share a status code;
+// undefined when there is none.
+function reason(error) {
+  const [status] = error.metadata?.get('grpc-status-details-bin') ?? [];
+  for (const any of status ? strings(status, 3) : []) {
+    const [typeUrl] = strings(any, 1).map(String);
+    const [value = Buffer.alloc(0)] = strings(any, 2);
+    if (typeUrl?.endsWith('/google.rpc.ErrorInfo')) return strings(value, 1).join('');
+  }
+  return undefined;
 }
 
 // The values of length-delimited field `wanted` (strings, bytes, messages) in an encoded protobuf message.
@@ -119,4 +131,4 @@ function run(main, clients, ...args) {
     .finally(() => Object.values(clients).forEach((client) => client.close()));
 }
 
-module.exports = { grpc, call, authorization, timestamp, explain, requireBotToken, connect, run };
+module.exports = { grpc, call, authorization, timestamp, explain, reason, requireBotToken, connect, run };

@@ -43,6 +43,17 @@ def explain(error: grpc.RpcError) -> str:
     return "\n".join(lines)
 
 
+def reason(error: grpc.RpcError) -> str | None:
+    """The ErrorInfo reason of an error (e.g. CURSOR_EXPIRED), to tell apart errors that share a status code."""
+    status = rpc_status.from_call(error)
+    for detail in status.details if status else ():
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return info.reason
+    return None
+
+
 def run(main: Callable[[], None]) -> None:
     """Runs main(); a failed call ends the script with its explanation and a non-zero exit."""
     try:

@@ -13,7 +13,7 @@ import grpc
 from communities.v1 import communities_pb2, communities_pb2_grpc, roles_pb2, roles_pb2_grpc
 from tests.support.postgres import free_port
 from tests.support.server import AioServerFacade
-from tests.support.updates import UpdateStream
+from tests.support.updates import UpdateStream, settle
 
 
 def test_a_change_through_one_server_reaches_a_stream_on_the_other(replica_channel, communities_stub, make_account):
@@ -76,7 +76,7 @@ def test_resume_on_another_server_after_the_first_dies(server, database_url, grp
 
 
 def test_concurrent_writers_on_both_servers_in_commit_order_per_community(
-    replica_channel, grpc_channel, communities_stub, roles_stub, make_account
+    replica_channel, grpc_channel, communities_stub, roles_stub, members_stub, make_account
 ):
     """Roles created in parallel through both servers: every subscriber gets each exactly once, and the order
     of a community's updates is the same for every subscriber (commit order), on either server."""
@@ -93,7 +93,8 @@ def test_concurrent_writers_on_both_servers_in_commit_order_per_community(
 
         with ThreadPoolExecutor(8) as pool:
             created = set(pool.map(create, range(40)))
-        order_first = [u.role_created.id for u in first.events(1.5) if u.HasField("role_created")]
-        order_second = [u.role_created.id for u in second.events(0.5) if u.HasField("role_created")]
+        got_first, got_second = settle(members_stub, community.id, owner, first, second)
+        order_first = [u.role_created.id for u in got_first if u.HasField("role_created")]
+        order_second = [u.role_created.id for u in got_second if u.HasField("role_created")]
     assert set(order_first) == created and len(order_first) == len(created)
     assert order_first == order_second

@@ -36,7 +36,7 @@ def test_postgres_needs_migrate_then_serves(e2e, postgres_url):
         authorization=authorization,
     ).ok()
     community = created.json()
-    assert community == {"id": community["id"], "owner": True, "name": "On PostgreSQL", "permissions": "24575"}
+    assert community == {"id": community["id"], "owner": True, "name": "On PostgreSQL", "permissions": "57343"}
     check_snowflake(community["id"], since_ms=e2e.started_ms)
     listed = grpcurl(server.address, "communities.v1.Communities/GetCommunities", authorization=authorization).ok()
     assert listed.json() == {

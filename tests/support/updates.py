@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
+import time
 
 import grpc
 
@@ -64,6 +66,21 @@ class UpdateStream:
                 self.cursor = item.cursor
             received.append(item)
 
+    def take(self, count: int, timeout: float = 30) -> list[updates_pb2.Update]:
+        """The next `count` updates (then `events` tells whether more came)."""
+        deadline = time.monotonic() + timeout
+        return [self.next(max(0.1, deadline - time.monotonic())) for _ in range(count)]
+
+    def until_nickname(self, marker: str, timeout: float = 30) -> list[updates_pb2.Update]:
+        """Everything before the member_updated that sets a member's nickname to `marker` (see `settle`)."""
+        received = []
+        deadline = time.monotonic() + timeout
+        while True:
+            update = self.next(max(0.1, deadline - time.monotonic()))
+            if update.HasField("member_updated") and update.member_updated.member.nickname == marker:
+                return received
+            received.append(update)
+
     def kinds(self, quiet: float = 0.5) -> list[str]:
         return [update.WhichOneof("event") for update in self.events(quiet)]
 
@@ -82,3 +99,20 @@ class UpdateStream:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+_markers = itertools.count(1)
+
+
+def settle(members_stub, community_id: int, account, *streams: UpdateStream) -> list[list[updates_pb2.Update]]:
+    """What each stream received until now, without guessing how long to wait: `account` (a member of the
+    community, which every stream's caller is in) sets its own nickname to a unique marker, and since a community's
+    updates arrive in commit order, each stream has received everything committed before once the marker arrives."""
+    from communities.v1 import members_pb2
+
+    marker = f"settle-{next(_markers)}"
+    members_stub.EditMember(
+        members_pb2.EditMember(community_id=community_id, member_id=account.id, nickname=marker),
+        metadata=account.metadata,
+    )
+    return [stream.until_nickname(marker) for stream in streams]

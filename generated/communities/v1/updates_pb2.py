@@ -31,43 +31,45 @@ from communities.v1 import roles_pb2 as communities_dot_v1_dot_roles__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63ommunities/v1/updates.proto\x12\x0e\x63ommunities.v1\x1a\x1d\x63ommunities/v1/channels.proto\x1a communities/v1/communities.proto\x1a\x1c\x63ommunities/v1/invites.proto\x1a\x1c\x63ommunities/v1/members.proto\x1a\x1d\x63ommunities/v1/messages.proto\x1a\x1a\x63ommunities/v1/roles.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x1b\n\tSubscribe\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\t\"\xf3\n\n\x06Update\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\t\x12\x14\n\x0c\x63ommunity_id\x18\x02 \x01(\x06\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x05ready\x18\n \x01(\x0b\x32\x15.communities.v1.ReadyH\x00\x12\x36\n\x11\x63ommunity_updated\x18\x0b \x01(\x0b\x32\x19.communities.v1.CommunityH\x00\x12=\n\x11\x63ommunity_deleted\x18\x0c \x01(\x0b\x32 .communities.v1.CommunityDeletedH\x00\x12=\n\x10settings_updated\x18\r \x01(\x0b\x32!.communities.v1.CommunitySettingsH\x00\x12\x35\n\rmember_joined\x18\x0e \x01(\x0b\x32\x1c.communities.v1.MemberJoinedH\x00\x12\x37\n\x0emember_updated\x18\x0f \x01(\x0b\x32\x1d.communities.v1.MemberUpdatedH\x00\x12\x31\n\x0bmember_left\x18\x10 \x01(\x0b\x32\x1a.communities.v1.MemberLeftH\x00\x12\x39\n\x0fmember_unbanned\x18\x11 \x01(\x0b\x32\x1e.communities.v1.MemberUnbannedH\x00\x12\x35\n\x0crole_created\x18\x12 \x01(\x0b\x32\x1d.communities.v1.CommunityRoleH\x00\x12\x35\n\x0crole_updated\x18\x13 \x01(\x0b\x32\x1d.communities.v1.CommunityRoleH\x00\x12\x33\n\x0crole_deleted\x18\x14 \x01(\x0b\x32\x1b.communities.v1.RoleDeletedH\x00\x12P\n\x1b\x64\x65\x66\x61ult_permissions_updated\x18\x15 \x01(\x0b\x32).communities.v1.DefaultPermissionsUpdatedH\x00\x12\x32\n\x0f\x63hannel_created\x18\x16 \x01(\x0b\x32\x17.communities.v1.ChannelH\x00\x12\x32\n\x0f\x63hannel_updated\x18\x17 \x01(\x0b\x32\x17.communities.v1.ChannelH\x00\x12\x39\n\x0f\x63hannel_deleted\x18\x18 \x01(\x0b\x32\x1e.communities.v1.ChannelDeletedH\x00\x12;\n\x10override_updated\x18\x19 \x01(\x0b\x32\x1f.communities.v1.ChannelOverrideH\x00\x12;\n\x10override_deleted\x18\x1a \x01(\x0b\x32\x1f.communities.v1.OverrideDeletedH\x00\x12\x30\n\x0einvite_created\x18\x1b \x01(\x0b\x32\x16.communities.v1.InviteH\x00\x12\x37\n\x0einvite_deleted\x18\x1c \x01(\x0b\x32\x1d.communities.v1.InviteDeletedH\x00\x12\x32\n\x0fmessage_created\x18\x1d \x01(\x0b\x32\x17.communities.v1.MessageH\x00\x12\x31\n\x0emessage_edited\x18\x1e \x01(\x0b\x32\x17.communities.v1.MessageH\x00\x12\x39\n\x0fmessage_deleted\x18\x1f \x01(\x0b\x32\x1e.communities.v1.MessageDeletedH\x00\x12\x37\n\x12read_state_updated\x18  \x01(\x0b\x32\x19.communities.v1.ReadStateH\x00\x42\x07\n\x05\x65vent\"\x07\n\x05Ready\"\x12\n\x10\x43ommunityDeleted\"\x95\x01\n\x0cMemberJoined\x12/\n\x06member\x18\x01 \x01(\x0b\x32\x1f.communities.v1.CommunityMember\x12\x13\n\x0binvite_code\x18\x02 \x01(\t\x12\x12\n\ninviter_id\x18\x03 \x01(\x06\x12\x18\n\x10granted_role_ids\x18\x04 \x03(\x06\x12\x11\n\ttemporary\x18\x05 \x01(\x08\"\x83\x01\n\rMemberUpdated\x12/\n\x06member\x18\x01 \x01(\x0b\x32\x1f.communities.v1.CommunityMember\x12\x13\n\x0binvite_code\x18\x02 \x01(\t\x12\x12\n\ninviter_id\x18\x03 \x01(\x06\x12\x18\n\x10granted_role_ids\x18\x04 \x03(\x06\"O\n\nMemberLeft\x12\x0f\n\x07user_id\x18\x01 \x01(\x06\x12\x30\n\x06reason\x18\x02 \x01(\x0e\x32 .communities.v1.MemberLeftReason\"!\n\x0eMemberUnbanned\x12\x0f\n\x07user_id\x18\x01 \x01(\x06\"\x1e\n\x0bRoleDeleted\x12\x0f\n\x07role_id\x18\x01 \x01(\x06\"0\n\x19\x44\x65\x66\x61ultPermissionsUpdated\x12\x13\n\x0bpermissions\x18\x01 \x01(\x06\"$\n\x0e\x43hannelDeleted\x12\x12\n\nchannel_id\x18\x01 \x01(\x06\"6\n\x0fOverrideDeleted\x12\x12\n\nchannel_id\x18\x01 \x01(\x06\x12\x0f\n\x07role_id\x18\x02 \x01(\x06\"8\n\x0eMessageDeleted\x12\x12\n\nchannel_id\x18\x01 \x01(\x06\x12\x12\n\nmessage_id\x18\x02 \x01(\x06\"1\n\rInviteDeleted\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x12\n\nchannel_id\x18\x02 \x01(\x06*\xbb\x01\n\x10MemberLeftReason\x12\"\n\x1eMEMBER_LEFT_REASON_UNSPECIFIED\x10\x00\x12\x1b\n\x17MEMBER_LEFT_REASON_LEFT\x10\x01\x12\x1d\n\x19MEMBER_LEFT_REASON_KICKED\x10\x02\x12\x1d\n\x19MEMBER_LEFT_REASON_BANNED\x10\x03\x12(\n$MEMBER_LEFT_REASON_TEMPORARY_EXPIRED\x10\x04\x32K\n\x07Updates\x12@\n\tSubscribe\x12\x19.communities.v1.Subscribe\x1a\x16.communities.v1.Update0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63ommunities/v1/updates.proto\x12\x0e\x63ommunities.v1\x1a\x1d\x63ommunities/v1/channels.proto\x1a communities/v1/communities.proto\x1a\x1c\x63ommunities/v1/invites.proto\x1a\x1c\x63ommunities/v1/members.proto\x1a\x1d\x63ommunities/v1/messages.proto\x1a\x1a\x63ommunities/v1/roles.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x1b\n\tSubscribe\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\t\"\xa5\x0b\n\x06Update\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\t\x12\x14\n\x0c\x63ommunity_id\x18\x02 \x01(\x06\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x05ready\x18\n \x01(\x0b\x32\x15.communities.v1.ReadyH\x00\x12\x36\n\x11\x63ommunity_updated\x18\x0b \x01(\x0b\x32\x19.communities.v1.CommunityH\x00\x12=\n\x11\x63ommunity_deleted\x18\x0c \x01(\x0b\x32 .communities.v1.CommunityDeletedH\x00\x12=\n\x10settings_updated\x18\r \x01(\x0b\x32!.communities.v1.CommunitySettingsH\x00\x12\x35\n\rmember_joined\x18\x0e \x01(\x0b\x32\x1c.communities.v1.MemberJoinedH\x00\x12\x37\n\x0emember_updated\x18\x0f \x01(\x0b\x32\x1d.communities.v1.MemberUpdatedH\x00\x12\x31\n\x0bmember_left\x18\x10 \x01(\x0b\x32\x1a.communities.v1.MemberLeftH\x00\x12\x39\n\x0fmember_unbanned\x18\x11 \x01(\x0b\x32\x1e.communities.v1.MemberUnbannedH\x00\x12\x35\n\x0crole_created\x18\x12 \x01(\x0b\x32\x1d.communities.v1.CommunityRoleH\x00\x12\x35\n\x0crole_updated\x18\x13 \x01(\x0b\x32\x1d.communities.v1.CommunityRoleH\x00\x12\x33\n\x0crole_deleted\x18\x14 \x01(\x0b\x32\x1b.communities.v1.RoleDeletedH\x00\x12P\n\x1b\x64\x65\x66\x61ult_permissions_updated\x18\x15 \x01(\x0b\x32).communities.v1.DefaultPermissionsUpdatedH\x00\x12\x32\n\x0f\x63hannel_created\x18\x16 \x01(\x0b\x32\x17.communities.v1.ChannelH\x00\x12\x32\n\x0f\x63hannel_updated\x18\x17 \x01(\x0b\x32\x17.communities.v1.ChannelH\x00\x12\x39\n\x0f\x63hannel_deleted\x18\x18 \x01(\x0b\x32\x1e.communities.v1.ChannelDeletedH\x00\x12;\n\x10override_updated\x18\x19 \x01(\x0b\x32\x1f.communities.v1.ChannelOverrideH\x00\x12;\n\x10override_deleted\x18\x1a \x01(\x0b\x32\x1f.communities.v1.OverrideDeletedH\x00\x12\x30\n\x0einvite_created\x18\x1b \x01(\x0b\x32\x16.communities.v1.InviteH\x00\x12\x37\n\x0einvite_deleted\x18\x1c \x01(\x0b\x32\x1d.communities.v1.InviteDeletedH\x00\x12\x32\n\x0fmessage_created\x18\x1d \x01(\x0b\x32\x17.communities.v1.MessageH\x00\x12\x31\n\x0emessage_edited\x18\x1e \x01(\x0b\x32\x17.communities.v1.MessageH\x00\x12\x39\n\x0fmessage_deleted\x18\x1f \x01(\x0b\x32\x1e.communities.v1.MessageDeletedH\x00\x12\x37\n\x12read_state_updated\x18  \x01(\x0b\x32\x19.communities.v1.ReadStateH\x00\x12\x30\n\ncheckpoint\x18! \x01(\x0b\x32\x1a.communities.v1.CheckpointH\x00\x42\x07\n\x05\x65vent\"\x07\n\x05Ready\"\x0c\n\nCheckpoint\"\x12\n\x10\x43ommunityDeleted\"\x95\x01\n\x0cMemberJoined\x12/\n\x06member\x18\x01 \x01(\x0b\x32\x1f.communities.v1.CommunityMember\x12\x13\n\x0binvite_code\x18\x02 \x01(\t\x12\x12\n\ninviter_id\x18\x03 \x01(\x06\x12\x18\n\x10granted_role_ids\x18\x04 \x03(\x06\x12\x11\n\ttemporary\x18\x05 \x01(\x08\"\x83\x01\n\rMemberUpdated\x12/\n\x06member\x18\x01 \x01(\x0b\x32\x1f.communities.v1.CommunityMember\x12\x13\n\x0binvite_code\x18\x02 \x01(\t\x12\x12\n\ninviter_id\x18\x03 \x01(\x06\x12\x18\n\x10granted_role_ids\x18\x04 \x03(\x06\"O\n\nMemberLeft\x12\x0f\n\x07user_id\x18\x01 \x01(\x06\x12\x30\n\x06reason\x18\x02 \x01(\x0e\x32 .communities.v1.MemberLeftReason\"!\n\x0eMemberUnbanned\x12\x0f\n\x07user_id\x18\x01 \x01(\x06\"\x1e\n\x0bRoleDeleted\x12\x0f\n\x07role_id\x18\x01 \x01(\x06\"0\n\x19\x44\x65\x66\x61ultPermissionsUpdated\x12\x13\n\x0bpermissions\x18\x01 \x01(\x06\"$\n\x0e\x43hannelDeleted\x12\x12\n\nchannel_id\x18\x01 \x01(\x06\"6\n\x0fOverrideDeleted\x12\x12\n\nchannel_id\x18\x01 \x01(\x06\x12\x0f\n\x07role_id\x18\x02 \x01(\x06\"8\n\x0eMessageDeleted\x12\x12\n\nchannel_id\x18\x01 \x01(\x06\x12\x12\n\nmessage_id\x18\x02 \x01(\x06\"1\n\rInviteDeleted\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x12\n\nchannel_id\x18\x02 \x01(\x06*\xbb\x01\n\x10MemberLeftReason\x12\"\n\x1eMEMBER_LEFT_REASON_UNSPECIFIED\x10\x00\x12\x1b\n\x17MEMBER_LEFT_REASON_LEFT\x10\x01\x12\x1d\n\x19MEMBER_LEFT_REASON_KICKED\x10\x02\x12\x1d\n\x19MEMBER_LEFT_REASON_BANNED\x10\x03\x12(\n$MEMBER_LEFT_REASON_TEMPORARY_EXPIRED\x10\x04\x32K\n\x07Updates\x12@\n\tSubscribe\x12\x19.communities.v1.Subscribe\x1a\x16.communities.v1.Update0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'communities.v1.updates_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MEMBERLEFTREASON']._serialized_start=2409
-  _globals['_MEMBERLEFTREASON']._serialized_end=2596
+  _globals['_MEMBERLEFTREASON']._serialized_start=2473
+  _globals['_MEMBERLEFTREASON']._serialized_end=2660
   _globals['_SUBSCRIBE']._serialized_start=265
   _globals['_SUBSCRIBE']._serialized_end=292
   _globals['_UPDATE']._serialized_start=295
-  _globals['_UPDATE']._serialized_end=1690
-  _globals['_READY']._serialized_start=1692
-  _globals['_READY']._serialized_end=1699
-  _globals['_COMMUNITYDELETED']._serialized_start=1701
-  _globals['_COMMUNITYDELETED']._serialized_end=1719
-  _globals['_MEMBERJOINED']._serialized_start=1722
-  _globals['_MEMBERJOINED']._serialized_end=1871
-  _globals['_MEMBERUPDATED']._serialized_start=1874
-  _globals['_MEMBERUPDATED']._serialized_end=2005
-  _globals['_MEMBERLEFT']._serialized_start=2007
-  _globals['_MEMBERLEFT']._serialized_end=2086
-  _globals['_MEMBERUNBANNED']._serialized_start=2088
-  _globals['_MEMBERUNBANNED']._serialized_end=2121
-  _globals['_ROLEDELETED']._serialized_start=2123
-  _globals['_ROLEDELETED']._serialized_end=2153
-  _globals['_DEFAULTPERMISSIONSUPDATED']._serialized_start=2155
-  _globals['_DEFAULTPERMISSIONSUPDATED']._serialized_end=2203
-  _globals['_CHANNELDELETED']._serialized_start=2205
-  _globals['_CHANNELDELETED']._serialized_end=2241
-  _globals['_OVERRIDEDELETED']._serialized_start=2243
-  _globals['_OVERRIDEDELETED']._serialized_end=2297
-  _globals['_MESSAGEDELETED']._serialized_start=2299
-  _globals['_MESSAGEDELETED']._serialized_end=2355
-  _globals['_INVITEDELETED']._serialized_start=2357
-  _globals['_INVITEDELETED']._serialized_end=2406
-  _globals['_UPDATES']._serialized_start=2598
-  _globals['_UPDATES']._serialized_end=2673
+  _globals['_UPDATE']._serialized_end=1740
+  _globals['_READY']._serialized_start=1742
+  _globals['_READY']._serialized_end=1749
+  _globals['_CHECKPOINT']._serialized_start=1751
+  _globals['_CHECKPOINT']._serialized_end=1763
+  _globals['_COMMUNITYDELETED']._serialized_start=1765
+  _globals['_COMMUNITYDELETED']._serialized_end=1783
+  _globals['_MEMBERJOINED']._serialized_start=1786
+  _globals['_MEMBERJOINED']._serialized_end=1935
+  _globals['_MEMBERUPDATED']._serialized_start=1938
+  _globals['_MEMBERUPDATED']._serialized_end=2069
+  _globals['_MEMBERLEFT']._serialized_start=2071
+  _globals['_MEMBERLEFT']._serialized_end=2150
+  _globals['_MEMBERUNBANNED']._serialized_start=2152
+  _globals['_MEMBERUNBANNED']._serialized_end=2185
+  _globals['_ROLEDELETED']._serialized_start=2187
+  _globals['_ROLEDELETED']._serialized_end=2217
+  _globals['_DEFAULTPERMISSIONSUPDATED']._serialized_start=2219
+  _globals['_DEFAULTPERMISSIONSUPDATED']._serialized_end=2267
+  _globals['_CHANNELDELETED']._serialized_start=2269
+  _globals['_CHANNELDELETED']._serialized_end=2305
+  _globals['_OVERRIDEDELETED']._serialized_start=2307
+  _globals['_OVERRIDEDELETED']._serialized_end=2361
+  _globals['_MESSAGEDELETED']._serialized_start=2363
+  _globals['_MESSAGEDELETED']._serialized_end=2419
+  _globals['_INVITEDELETED']._serialized_start=2421
+  _globals['_INVITEDELETED']._serialized_end=2470
+  _globals['_UPDATES']._serialized_start=2662
+  _globals['_UPDATES']._serialized_end=2737
 # @@protoc_insertion_point(module_scope)

@@ -36,7 +36,7 @@ class Subscribe(_message.Message):
     def __init__(self, cursor: _Optional[str] = ...) -> None: ...
 
 class Update(_message.Message):
-    __slots__ = ("cursor", "community_id", "at", "ready", "community_updated", "community_deleted", "settings_updated", "member_joined", "member_updated", "member_left", "member_unbanned", "role_created", "role_updated", "role_deleted", "default_permissions_updated", "channel_created", "channel_updated", "channel_deleted", "override_updated", "override_deleted", "invite_created", "invite_deleted", "message_created", "message_edited", "message_deleted", "read_state_updated")
+    __slots__ = ("cursor", "community_id", "at", "ready", "community_updated", "community_deleted", "settings_updated", "member_joined", "member_updated", "member_left", "member_unbanned", "role_created", "role_updated", "role_deleted", "default_permissions_updated", "channel_created", "channel_updated", "channel_deleted", "override_updated", "override_deleted", "invite_created", "invite_deleted", "message_created", "message_edited", "message_deleted", "read_state_updated", "checkpoint")
     CURSOR_FIELD_NUMBER: _ClassVar[int]
     COMMUNITY_ID_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
@@ -63,6 +63,7 @@ class Update(_message.Message):
     MESSAGE_EDITED_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_DELETED_FIELD_NUMBER: _ClassVar[int]
     READ_STATE_UPDATED_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
     cursor: str
     community_id: int
     at: _timestamp_pb2.Timestamp
@@ -89,9 +90,14 @@ class Update(_message.Message):
     message_edited: _messages_pb2.Message
     message_deleted: MessageDeleted
     read_state_updated: _messages_pb2.ReadState
-    def __init__(self, cursor: _Optional[str] = ..., community_id: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ready: _Optional[_Union[Ready, _Mapping]] = ..., community_updated: _Optional[_Union[_communities_pb2.Community, _Mapping]] = ..., community_deleted: _Optional[_Union[CommunityDeleted, _Mapping]] = ..., settings_updated: _Optional[_Union[_communities_pb2.CommunitySettings, _Mapping]] = ..., member_joined: _Optional[_Union[MemberJoined, _Mapping]] = ..., member_updated: _Optional[_Union[MemberUpdated, _Mapping]] = ..., member_left: _Optional[_Union[MemberLeft, _Mapping]] = ..., member_unbanned: _Optional[_Union[MemberUnbanned, _Mapping]] = ..., role_created: _Optional[_Union[_roles_pb2.CommunityRole, _Mapping]] = ..., role_updated: _Optional[_Union[_roles_pb2.CommunityRole, _Mapping]] = ..., role_deleted: _Optional[_Union[RoleDeleted, _Mapping]] = ..., default_permissions_updated: _Optional[_Union[DefaultPermissionsUpdated, _Mapping]] = ..., channel_created: _Optional[_Union[_channels_pb2.Channel, _Mapping]] = ..., channel_updated: _Optional[_Union[_channels_pb2.Channel, _Mapping]] = ..., channel_deleted: _Optional[_Union[ChannelDeleted, _Mapping]] = ..., override_updated: _Optional[_Union[_channels_pb2.ChannelOverride, _Mapping]] = ..., override_deleted: _Optional[_Union[OverrideDeleted, _Mapping]] = ..., invite_created: _Optional[_Union[_invites_pb2.Invite, _Mapping]] = ..., invite_deleted: _Optional[_Union[InviteDeleted, _Mapping]] = ..., message_created: _Optional[_Union[_messages_pb2.Message, _Mapping]] = ..., message_edited: _Optional[_Union[_messages_pb2.Message, _Mapping]] = ..., message_deleted: _Optional[_Union[MessageDeleted, _Mapping]] = ..., read_state_updated: _Optional[_Union[_messages_pb2.ReadState, _Mapping]] = ...) -> None: ...
+    checkpoint: Checkpoint
+    def __init__(self, cursor: _Optional[str] = ..., community_id: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ready: _Optional[_Union[Ready, _Mapping]] = ..., community_updated: _Optional[_Union[_communities_pb2.Community, _Mapping]] = ..., community_deleted: _Optional[_Union[CommunityDeleted, _Mapping]] = ..., settings_updated: _Optional[_Union[_communities_pb2.CommunitySettings, _Mapping]] = ..., member_joined: _Optional[_Union[MemberJoined, _Mapping]] = ..., member_updated: _Optional[_Union[MemberUpdated, _Mapping]] = ..., member_left: _Optional[_Union[MemberLeft, _Mapping]] = ..., member_unbanned: _Optional[_Union[MemberUnbanned, _Mapping]] = ..., role_created: _Optional[_Union[_roles_pb2.CommunityRole, _Mapping]] = ..., role_updated: _Optional[_Union[_roles_pb2.CommunityRole, _Mapping]] = ..., role_deleted: _Optional[_Union[RoleDeleted, _Mapping]] = ..., default_permissions_updated: _Optional[_Union[DefaultPermissionsUpdated, _Mapping]] = ..., channel_created: _Optional[_Union[_channels_pb2.Channel, _Mapping]] = ..., channel_updated: _Optional[_Union[_channels_pb2.Channel, _Mapping]] = ..., channel_deleted: _Optional[_Union[ChannelDeleted, _Mapping]] = ..., override_updated: _Optional[_Union[_channels_pb2.ChannelOverride, _Mapping]] = ..., override_deleted: _Optional[_Union[OverrideDeleted, _Mapping]] = ..., invite_created: _Optional[_Union[_invites_pb2.Invite, _Mapping]] = ..., invite_deleted: _Optional[_Union[InviteDeleted, _Mapping]] = ..., message_created: _Optional[_Union[_messages_pb2.Message, _Mapping]] = ..., message_edited: _Optional[_Union[_messages_pb2.Message, _Mapping]] = ..., message_deleted: _Optional[_Union[MessageDeleted, _Mapping]] = ..., read_state_updated: _Optional[_Union[_messages_pb2.ReadState, _Mapping]] = ..., checkpoint: _Optional[_Union[Checkpoint, _Mapping]] = ...) -> None: ...
 
 class Ready(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Checkpoint(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 

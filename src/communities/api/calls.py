@@ -177,6 +177,8 @@ class _Call:
             return code.name if isinstance(code, grpc.StatusCode) else "ABORTED"
         if isinstance(error, Exception):
             return "INTERNAL"
+        if isinstance(error, asyncio.CancelledError):
+            return "CANCELLED"  # the client went away or its deadline passed
         return type(error).__name__
 
 

@@ -9,13 +9,13 @@ from communities.services.updates import Delivery
 from communities.updates import encode
 from communities.v1 import updates_pb2, updates_pb2_grpc
 
-_READY = updates_pb2.Update(ready=updates_pb2.Ready())
-
 
 def update(delivery: Delivery) -> updates_pb2.Update:
     event = delivery.event
-    if event is None:
-        return _READY
+    if event is None:  # the stream's own: ready or checkpoint
+        message = updates_pb2.Update(cursor=delivery.cursor)
+        getattr(message, delivery.kind).SetInParent()
+        return message
     message = updates_pb2.Update.FromString(event.payload)
     message.cursor = delivery.cursor
     message.community_id = event.community_id

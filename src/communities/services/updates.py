@@ -9,6 +9,7 @@ the channel's visibility for channel events, the audience of invite and ban even
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -46,18 +47,23 @@ def decode_cursor(cursor: str) -> int:
     return int(parts[1])
 
 
+READY = "ready"
+CHECKPOINT = "checkpoint"
+# A stream that moved past updates its caller may not see, and sent nothing for this long, sends a checkpoint.
+CHECKPOINT_SECONDS = 60.0
+
+
 @dataclass(slots=True)
 class Delivery:
-    """An event the caller may see, with what its message needs filled in for this caller. `event` None: ready."""
+    """An event the caller may see, with what its message needs filled in for this caller; or, with `event` None,
+    a `kind` of update of the stream itself (READY, CHECKPOINT)."""
 
     event: EventRow | None
     cursor: str = ""
     membership: repo.Membership | None = None
     permissions: int = 0  # the caller's community permissions
     channel_permissions: int = 0  # in the event's channel, if it has one
-
-
-READY = Delivery(None)
+    kind: str = ""
 
 
 class Viewer:
@@ -166,6 +172,8 @@ async def subscribe(app: App, principal: Principal, cursor: str) -> AsyncIterato
     try:
         caught_up_at = head.last_position
         ready_sent = False
+        sent_position = position
+        last_sent = time.monotonic()
         while True:
             if stream.revoked.is_set():
                 raise Unauthenticated("The token of this stream was revoked")
@@ -176,7 +184,14 @@ async def subscribe(app: App, principal: Principal, cursor: str) -> AsyncIterato
                 )
             if not ready_sent and position >= caught_up_at:
                 ready_sent = True
-                yield READY
+                yield Delivery(None, encode_cursor(position), kind=READY)
+                sent_position = position
+                last_sent = time.monotonic()
+            elif ready_sent and position != sent_position and time.monotonic() - last_sent >= CHECKPOINT_SECONDS:
+                # Moved past updates this caller may not see: a cursor to save, so it never falls behind retention.
+                yield Delivery(None, encode_cursor(position), kind=CHECKPOINT)
+                sent_position = position
+                last_sent = time.monotonic()
             if hub.head <= position:
                 if hub.head < caught_up_at:
                     hub.poke()  # it has not read up to where this stream must catch up yet
@@ -187,6 +202,8 @@ async def subscribe(app: App, principal: Principal, cursor: str) -> AsyncIterato
                 delivery = await viewer.deliverable(event)
                 if delivery is not None:
                     yield delivery
+                    sent_position = position
+                    last_sent = time.monotonic()
                 if not ready_sent and position >= caught_up_at:
                     break
             await asyncio.sleep(0)  # let other streams and calls in between pages
