@@ -134,7 +134,7 @@ async function main(clients, { communityId, cursorFile, maxJoins }) {
         retryIn = FIRST_RETRY_MS; // connected again: the next outage starts with a short wait
         joins += handle(update, community.id);
         // Save only after handling: killed in between (SIGKILL, a crash), this update comes again on the next
-        // start rather than never. `ready` has no cursor: keep the one we have.
+        // start rather than never. Every update has a cursor (`ready` and `checkpoint` too).
         if (update.cursor) saveCursor(cursorFile, update.cursor);
         if (maxJoins && joins >= maxJoins) {
           console.log(`stopping after ${joins} join(s)`);
@@ -163,8 +163,8 @@ async function main(clients, { communityId, cursorFile, maxJoins }) {
   if (fs.existsSync(cursorFile)) {
     console.log(`stopped; the next start resumes from ${cursorFile}`);
   } else {
-    // `ready` carries no cursor: until the first update arrives there is no position to save.
-    console.log('stopped; no update came, so no cursor was saved: the next start begins from now');
+    // Stopped before the server's first answer (`ready`): there was no position to save yet.
+    console.log('stopped; the server never answered, so no cursor was saved: the next start begins from now');
   }
 }
 

@@ -154,7 +154,7 @@ def main() -> None:
                 retry_in = FIRST_RETRY_SECONDS  # connected again: the next outage starts with a short wait
                 joins += handle(update, community.id)
                 # Save only after handling: killed in between (SIGKILL, a crash), this update comes again on the
-                # next start rather than never. `ready` has no cursor: keep the one we have.
+                # next start rather than never. Every update has a cursor (`ready` and `checkpoint` too).
                 if update.cursor:
                     save_cursor(args.cursor_file, update.cursor)
                 if args.max_joins and joins >= args.max_joins:
@@ -179,8 +179,8 @@ def main() -> None:
     if os.path.exists(args.cursor_file):
         print(f"stopped; the next start resumes from {args.cursor_file}")
     else:
-        # `ready` carries no cursor: until the first update arrives there is no position to save.
-        print("stopped; no update came, so no cursor was saved: the next start begins from now")
+        # Stopped before the server's first answer (`ready`): there was no position to save yet.
+        print("stopped; the server never answered, so no cursor was saved: the next start begins from now")
 
 
 if __name__ == "__main__":
