@@ -14,7 +14,7 @@ import time
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection, reflection_pb2
+from grpc_reflection.v1alpha import reflection
 
 from communities.api.calls import CallInterceptor
 from communities.api.channels import ChannelsServicer
@@ -24,6 +24,7 @@ from communities.api.media import MediaServicer
 from communities.api.members import MembersServicer
 from communities.api.messages import MessagesServicer
 from communities.api.metrics import Metrics
+from communities.api.reflection import add_reflection
 from communities.api.roles import RolesServicer
 from communities.api.updates import UpdatesServicer
 from communities.api.users import UsersServicer
@@ -175,23 +176,6 @@ async def prepare_database(settings: Settings) -> None:
     )
 
 
-def _add_reflection_v1(server: grpc.aio.Server) -> None:
-    """Serve reflection under grpc.reflection.v1 too (wire-identical to v1alpha) for clients that insist on it,
-    without advertising it in the service list."""
-    servicer = reflection.aio.ReflectionServicer(SERVICE_NAMES)
-    handler = grpc.method_handlers_generic_handler(
-        "grpc.reflection.v1.ServerReflection",
-        {
-            "ServerReflectionInfo": grpc.stream_stream_rpc_method_handler(
-                servicer.ServerReflectionInfo,
-                request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
-                response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
-            )
-        },
-    )
-    server.add_generic_rpc_handlers((handler,))
-
-
 def _jwt_verifier(settings: Settings) -> JwtVerifier | None:
     if not settings.jwt_keys:
         return None
@@ -287,8 +271,7 @@ class Server:
         updates_pb2_grpc.add_UpdatesServicer_to_server(UpdatesServicer(self.app), self.grpc)
         messages_pb2_grpc.add_MessagesServicer_to_server(MessagesServicer(self.app), self.grpc)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
-        reflection.enable_server_reflection(SERVICE_NAMES, self.grpc)
-        _add_reflection_v1(self.grpc)
+        add_reflection(self.grpc, SERVICE_NAMES)
         self._tasks: list[asyncio.Task] = []
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         # Set when this server lost its worker id lease (it stalled for longer than the lease): it must stop.
