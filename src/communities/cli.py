@@ -58,7 +58,7 @@ SETTING_FLAGS = (
 
 
 async def _with_app(settings: Settings, action):
-    from communities.media.blobstore import LocalBlobStore
+    from communities.media.blobstore import LocalBlobStore, ThreadedBlobStore
     from communities.server import prepare_database
     from communities.services.context import App
     from communities.storage import workers
@@ -70,7 +70,7 @@ async def _with_app(settings: Settings, action):
     try:
         worker_id = await _lease_cli_worker(db, instance)
         try:
-            blobs = LocalBlobStore(settings.media_dir)
+            blobs = ThreadedBlobStore(LocalBlobStore(settings.media_dir))
             return await action(App(db=db, ids=SnowflakeGenerator(worker_id), blobs=blobs))
         finally:
             async with db.unit_of_work(write=True) as uow:

@@ -30,7 +30,7 @@ from communities.api.updates import UpdatesServicer
 from communities.api.users import UsersServicer
 from communities.config import Settings
 from communities.domain.snowflake import SnowflakeGenerator
-from communities.media.blobstore import LocalBlobStore
+from communities.media.blobstore import Blobs, DatabaseBlobStore, LocalBlobStore, ThreadedBlobStore
 from communities.services import invites as invites_service
 from communities.services import media as media_service
 from communities.services import members as members_service
@@ -221,6 +221,14 @@ def tls_credentials(settings: Settings) -> grpc.ServerCredentials | None:
     )
 
 
+def _blob_store(settings: Settings, db: Database) -> Blobs:
+    """Photos as files under --media-dir on SQLite (one machine); in the database on PostgreSQL, so that every
+    replica serves what any replica stored."""
+    if is_sqlite(settings.database):
+        return ThreadedBlobStore(LocalBlobStore(settings.media_dir))
+    return DatabaseBlobStore(db)
+
+
 class Server:
     """A running server. `port` is the bound port (useful with port 0)."""
 
@@ -229,7 +237,7 @@ class Server:
         jwt = _jwt_verifier(settings)
         tls = tls_credentials(settings)
         self.db = Database.open(settings.database, pool_size=settings.db_pool_size)
-        self.app = App(db=self.db, ids=SnowflakeGenerator(settings.worker_id), blobs=LocalBlobStore(settings.media_dir))
+        self.app = App(db=self.db, ids=SnowflakeGenerator(settings.worker_id), blobs=_blob_store(settings, self.db))
         self.app.jwt = jwt
         self.app.credentials = CredentialCache(self.db, self.app.clock_ms)
         # The update streams: a hub that follows the events, the open streams' bookkeeping, and on PostgreSQL the

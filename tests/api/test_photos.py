@@ -8,12 +8,12 @@ after, and each test stores images no other test stores.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import itertools
 import random
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from PIL import ExifTags, Image
 from sqlalchemy import select
 
 from communities.services import media as media_service
+from communities.storage import tables
 from communities.storage.tables import files, upload_parts
 from communities.v1 import (
     communities_pb2,
@@ -157,8 +158,12 @@ class Photos:
 
     # --- what the server stored
     def blobs(self) -> set[str]:
-        """Every file under the blob store's root (temporary ones too)."""
-        root = Path(self.server.app.blobs.root)
+        """Every stored blob: each file under the local store's root (temporary ones too) on SQLite, each row of
+        the blobs table on PostgreSQL (where every replica must read them)."""
+        store = self.server.app.blobs
+        if not hasattr(store, "local"):
+            return {row.key for row in self.rows(select(tables.blobs.c.key))}
+        root = Path(store.local.root)
         return {str(path.relative_to(root)) for path in root.rglob("*") if path.is_file()}
 
     def blob_names(self) -> set[str]:
@@ -830,9 +835,10 @@ def test_an_edit_refused_after_storing_leaves_no_blob(
     store = server.app.blobs
     real_put = store.put
 
-    def put_then_revoke(data: bytes) -> str:
-        key = real_put(data)
-        members_stub.EditMember(
+    async def put_then_revoke(data: bytes) -> str:
+        key = await real_put(data)
+        await asyncio.to_thread(  # a call from another client, while the server's loop goes on
+            members_stub.EditMember,
             members_pb2.EditMember(community_id=community_id, member_id=decorator.id, role_ids=members_pb2.RoleIds()),
             metadata=owner.metadata,
             timeout=30,
@@ -861,13 +867,13 @@ def test_a_blob_being_reused_is_not_collected(photos, server, make_account, monk
     results = []
     other = threading.Thread(target=lambda: results.append(photos.edit(owner, second, ref, timeout=30).photo))
 
-    def delete_after_reuse(key: str) -> None:
+    async def delete_after_reuse(key: str) -> None:
         # A has found the blob unused and is about to delete it. B's EditPhoto starts now and gets as far as the
         # server lets it (without a lock, all the way: its file row and its "make sure the blob is there").
         if not other.is_alive() and not results:
             other.start()
-            time.sleep(1.0)
-        real_delete(key)
+            await asyncio.sleep(1.0)
+        await real_delete(key)
 
     monkeypatch.setattr(store, "delete", delete_after_reuse)
     photos.edit(owner, first)  # A drops the photo
@@ -876,3 +882,24 @@ def test_a_blob_being_reused_is_not_collected(photos, server, make_account, monk
     [photo] = results
     assert photos.listed_photo(owner, second) == photo
     assert decode(photos.download(owner, photo.file_id)).size == (90, 90), "B's photo has no blob any more"
+
+
+def test_a_photo_set_through_one_replica_downloads_through_the_other(photos, server, replica_channel, make_account):
+    """On PostgreSQL (the multi-replica database) stored photos live in the database: no shared folder is needed.
+    (SQLite is one machine: its photos are files under --media-dir.)"""
+    if server.database_url.startswith("sqlite"):
+        pytest.skip("replicas share a PostgreSQL database; SQLite keeps photos under --media-dir")
+    owner = make_account()
+    community_id = photos.community(owner)
+    data = fresh_image((200, 150))
+    photo = photos.set_photo(owner, community_id, data)
+    through_first = photos.download(owner, photo.file_id)
+    other = media_pb2_grpc.MediaStub(replica_channel)
+    received, size = b"", None
+    while size is None or len(received) < size:
+        part = other.DownloadFilePart(
+            media_pb2.DownloadFilePart(file_id=photo.file_id, offset=len(received), length=4096),
+            metadata=owner.metadata,
+        )
+        received, size = received + part.data, part.size
+    assert received == through_first and decode(received).size == (150, 150)

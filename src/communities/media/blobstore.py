@@ -6,6 +6,7 @@ and a key never changes meaning.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import tempfile
@@ -86,3 +87,64 @@ class LocalBlobStore:
             self._path(key).unlink(missing_ok=True)
         except KeyError:
             pass
+
+
+class Blobs(Protocol):
+    """What the services use: a blob store whose calls never block the event loop."""
+
+    async def put(self, data: bytes) -> str: ...
+
+    async def read(self, key: str, offset: int, length: int) -> bytes:
+        """KeyError when there is no such blob."""
+        ...
+
+    async def delete(self, key: str) -> None: ...
+
+
+class ThreadedBlobStore:
+    """A LocalBlobStore (SQLite deployments: one machine, a folder under the project) with its file work off the
+    event loop."""
+
+    def __init__(self, local: LocalBlobStore):
+        self.local = local
+
+    async def put(self, data: bytes) -> str:
+        return await asyncio.to_thread(self.local.put, data)
+
+    async def read(self, key: str, offset: int, length: int) -> bytes:
+        return await asyncio.to_thread(self.local.read, key, offset, length)
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self.local.delete, key)
+
+
+class DatabaseBlobStore:
+    """Blobs in the database (PostgreSQL deployments): every replica reads what any replica stored, with no shared
+    folder. Stored photos are small (a 512 px WebP, tens of KB), so a row each is cheap; reads fetch only the
+    requested range."""
+
+    def __init__(self, db):
+        self._db = db
+
+    async def put(self, data: bytes) -> str:
+        from communities.storage import media as media_repo
+
+        key = blob_key(data)
+        async with self._db.unit_of_work(write=True) as uow:
+            await media_repo.put_blob(uow, key, data)
+        return key
+
+    async def read(self, key: str, offset: int, length: int) -> bytes:
+        from communities.storage import media as media_repo
+
+        async with self._db.unit_of_work(write=False) as uow:
+            data = await media_repo.read_blob(uow, key, offset, length)
+        if data is None:
+            raise KeyError(key)
+        return data
+
+    async def delete(self, key: str) -> None:
+        from communities.storage import media as media_repo
+
+        async with self._db.unit_of_work(write=True) as uow:
+            await media_repo.delete_blob(uow, key)

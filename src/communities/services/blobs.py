@@ -7,8 +7,6 @@ blob is there" take turns, so a blob cannot vanish under a file that was just co
 
 from __future__ import annotations
 
-import asyncio
-
 from communities.services.context import App
 from communities.storage import media as media_repo
 
@@ -18,4 +16,4 @@ async def collect(app: App, key: str) -> None:
         async with app.db.unit_of_work(write=False) as uow:
             in_use = await media_repo.blob_in_use(uow, key)
         if not in_use:
-            await asyncio.to_thread(app.blobs.delete, key)
+            await app.blobs.delete(key)

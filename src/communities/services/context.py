@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from communities.domain.snowflake import SnowflakeGenerator
-from communities.media.blobstore import BlobStore
+from communities.media.blobstore import Blobs
 from communities.storage.database import Database
 from communities.updates.hub import Hub
 from communities.updates.streams import StreamRegistry
@@ -28,7 +28,7 @@ def wall_clock_ms() -> int:
 class App:
     db: Database
     ids: SnowflakeGenerator
-    blobs: BlobStore
+    blobs: Blobs
     clock_ms: Callable[[], int] = field(default=wall_clock_ms)
     # Work that outlives the call that started it (target user jobs); the server waits for or cancels it on stop.
     background: set[asyncio.Task] = field(default_factory=set)

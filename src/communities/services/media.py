@@ -92,7 +92,7 @@ async def edit_photo(app: App, principal: Principal, community_id: int, ref: Fil
             photo = await asyncio.to_thread(images.normalize, data)
         except images.ImageRejected as error:
             raise InvalidArgument.field("file", str(error)) from None
-        key = await asyncio.to_thread(app.blobs.put, photo.data)
+        key = await app.blobs.put(photo.data)
         new_file = (media_repo.FileRecord(app.ids.next_id(), key, len(photo.data), images.MIME), photo.preview)
     try:
         async with app.blob_lock:
@@ -112,7 +112,7 @@ async def edit_photo(app: App, principal: Principal, community_id: int, ref: Fil
                 await publish.community_updated(app, uow, principal.id, membership.community)
             if new_file is not None:
                 # Stored before the transaction; make sure it is still there now that a file row names it.
-                await asyncio.to_thread(app.blobs.put, photo.data)
+                await app.blobs.put(photo.data)
     except BaseException:
         if new_file is not None:
             await blobs.collect(app, new_file[0].blob_key)  # refused or failed: do not leave the blob behind
@@ -131,7 +131,7 @@ async def download_part(app: App, principal: Principal, file_id: int, offset: in
     if offset > record.size:
         raise InvalidArgument.field("offset", f"past the end of the file ({record.size} bytes)")
     try:
-        data = await asyncio.to_thread(app.blobs.read, record.blob_key, offset, length)
+        data = await app.blobs.read(record.blob_key, offset, length)
     except KeyError:
         log.error("file %d has no blob %s", file_id, record.blob_key)
         raise NotFound.of("FILE") from None

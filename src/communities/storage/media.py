@@ -13,6 +13,7 @@ from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from communities.storage.database import Prepared, UnitOfWork, dialect_insert
 from communities.storage.invites import JOB_COMPLETED
 from communities.storage.tables import (
+    blobs,
     communities,
     files,
     invite_targets,
@@ -215,3 +216,24 @@ async def photo_readable_by(uow: UnitOfWork, file_id: int, user_id: int, now_ms:
         )
     ).first()
     return invite is not None
+
+
+# ------------------------------------------------------------------------------------------------ blobs (PostgreSQL)
+
+
+async def put_blob(uow: UnitOfWork, key: str, data: bytes) -> None:
+    """Content-addressed: storing the same bytes again changes nothing."""
+    await uow.execute(
+        dialect_insert(uow, blobs).values(key=key, data=data).on_conflict_do_nothing(index_elements=["key"])
+    )
+
+
+async def read_blob(uow: UnitOfWork, key: str, offset: int, length: int) -> bytes | None:
+    row = (
+        await uow.execute(select(func.substr(blobs.c.data, offset + 1, length).label("part")).where(blobs.c.key == key))
+    ).first()
+    return None if row is None else bytes(row.part or b"")
+
+
+async def delete_blob(uow: UnitOfWork, key: str) -> None:
+    await uow.execute(delete(blobs).where(blobs.c.key == key))

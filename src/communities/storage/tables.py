@@ -286,6 +286,15 @@ upload_quotas = Table(
     Column("pending_bytes", BigInteger, nullable=False, server_default="0"),
 )
 
+blobs = Table(
+    "blobs",
+    metadata,
+    # The contents of stored files on PostgreSQL, keyed by their SHA-256 (media/blobstore.py): every replica reads
+    # them. SQLite deployments keep them as files under --media-dir instead.
+    Column("key", String(64), primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+
 files = Table(
     "files",
     metadata,
@@ -469,6 +478,7 @@ message_mentions = Table(
 
 __all__ = [
     "bans",
+    "blobs",
     "channel_overrides",
     "channels",
     "communities",
