@@ -110,10 +110,17 @@ def nickname(value: str) -> str | None:
     return clean_name(value, "nickname", NICKNAME_MAX)
 
 
+def no_nul(value: str, field: str) -> str:
+    """Free text may hold any character but NUL, which PostgreSQL cannot store (refused on both databases)."""
+    if "\x00" in value:
+        raise InvalidArgument.field(field, "must not contain NUL (U+0000)")
+    return value
+
+
 def reason(value: str | None, field: str = "reason") -> str:
     if value is None:
         return ""
-    value = value.strip()
+    value = no_nul(value.strip(), field)
     if len(value) > REASON_MAX:
         raise InvalidArgument.field(field, f"must be at most {REASON_MAX} characters, got {len(value)}")
     return value

@@ -134,6 +134,8 @@ def _check_code(code: str) -> str:
     code = code.strip()
     if not code:
         raise InvalidArgument.field("code", "is required")
+    if len(code) > CODE_MAX_LENGTH or not all(char in CODE_ALPHABET for char in code):
+        raise _unknown_invite()  # no invite has such a code; the database need not be asked
     return code
 
 

@@ -57,6 +57,7 @@ class _Duplicate(Exception):
 
 
 def check_text(text: str) -> str:
+    validation.no_nul(text, "text")
     if not text.strip():
         raise InvalidArgument.field("text", "must not be empty")
     if len(text) > TEXT_MAX:
