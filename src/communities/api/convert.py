@@ -10,9 +10,8 @@ from communities.services.channels import ChannelView, OverrideView
 from communities.services.communities import AuditPage, CommunityView, SettingsView
 from communities.services.invites import InviteView, JobView, PreviewView
 from communities.services.roles import Explanation, RolesView
-from communities.storage.members import BanRecord, MemberRecord
+from communities.storage.members import BanRecord
 from communities.storage.repository import UserRecord
-from communities.storage.roles import RoleRecord
 from communities.updates import encode
 from communities.v1 import channels_pb2, communities_pb2, invites_pb2, members_pb2, roles_pb2, users_pb2
 
@@ -55,17 +54,11 @@ def user(record: UserRecord) -> users_pb2.User:
     return users_pb2.User(id=record.id, name=record.name, bot=record.bot)
 
 
-def role(record: RoleRecord) -> roles_pb2.CommunityRole:
-    return roles_pb2.CommunityRole(
-        id=record.id,
-        community_id=record.community_id,
-        name=record.name,
-        permissions=record.permissions,
-        priority=record.priority,
-        color=record.color,
-        separated=record.separated,
-        public=record.public,
-    )
+# Records -> messages that update events carry too: one conversion, in updates/encode.py.
+role = encode.role
+member = encode.member
+timestamp = encode.timestamp
+invite_role = encode.invite_role
 
 
 def community_roles(view: RolesView) -> roles_pb2.CommunityRoles:
@@ -92,30 +85,11 @@ def explanation(view: Explanation) -> roles_pb2.PermissionExplanation:
 
 
 def channel(view: ChannelView) -> channels_pb2.Channel:
-    record = view.channel
-    return channels_pb2.Channel(
-        id=record.id,
-        community_id=record.community_id,
-        name=record.name,
-        type=record.type,
-        parent_id=record.parent_id or 0,
-        position=record.position,
-        permissions=view.permissions,
-    )
+    return encode.channel(view.channel, view.permissions)
 
 
 def channel_override(view: OverrideView) -> channels_pb2.ChannelOverride:
-    return channels_pb2.ChannelOverride(
-        channel_id=view.channel_id,
-        role_id=view.role_id,
-        overrides=channels_pb2.PermissionOverrides(pos=view.allow, neg=view.deny),
-    )
-
-
-def timestamp(ms: int) -> timestamp_pb2.Timestamp:
-    value = timestamp_pb2.Timestamp()
-    value.FromMilliseconds(ms)
-    return value
+    return encode.channel_override(view.channel_id, view.role_id, view.allow, view.deny)
 
 
 def request_time_ms(value: timestamp_pb2.Timestamp, field: str) -> int:
@@ -123,17 +97,6 @@ def request_time_ms(value: timestamp_pb2.Timestamp, field: str) -> int:
     0001-01-01T00:00:00Z..9999-12-31T23:59:59.999999999Z is INVALID_ARGUMENT naming `field` (protobuf's own
     ToMilliseconds raises ValueError, which would be INTERNAL)."""
     return validation.timestamp_ms(value.seconds, value.nanos, field)
-
-
-def member(record: MemberRecord) -> members_pb2.CommunityMember:
-    return members_pb2.CommunityMember(
-        id=record.user_id,
-        community_id=record.community_id,
-        role_ids=record.role_ids,
-        nickname=record.nickname or "",
-        joined_at=timestamp(record.joined_at_ms),
-        invite_code=record.invite_code or "",
-    )
 
 
 def removed_member(record: BanRecord) -> members_pb2.RemovedMember:
@@ -146,10 +109,6 @@ def removed_member(record: BanRecord) -> members_pb2.RemovedMember:
     if record.until_ms is not None:
         message.until.CopyFrom(timestamp(record.until_ms))
     return message
-
-
-def invite_role(role: RoleRecord) -> invites_pb2.InviteRole:
-    return invites_pb2.InviteRole(id=role.id, name=role.name, color=role.color)
 
 
 def invite(view: InviteView) -> invites_pb2.Invite:
