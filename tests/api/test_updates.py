@@ -527,7 +527,9 @@ def test_a_quiet_subscription_gets_checkpoints_so_its_cursor_never_expires(
             )
         checkpoint = stream.expect("checkpoint", timeout=15)
         assert checkpoint.cursor and checkpoint.cursor != stream.ready.cursor and checkpoint.community_id == 0
-    server.run(updates_service.sweep_events(server.app, -60_000))  # everything so far is past retention
+        checkpoint_ms = server.app.clock_ms()
+    # A retention that ends at the checkpoint: the busy updates before it are swept, anything after is kept.
+    server.run(updates_service.sweep_events(server.app, server.app.clock_ms() - checkpoint_ms))
     with UpdateStream(grpc_channel, quiet.metadata, checkpoint.cursor, wait_ready=False) as resumed:
         assert resumed.expect("ready").cursor
     stub = updates_pb2_grpc.UpdatesStub(grpc_channel)

@@ -24,6 +24,15 @@ def _descriptor_set() -> descriptor_pb2.FileDescriptorSet:
     return descriptor_pb2.FileDescriptorSet.FromString(data)
 
 
+def _without_json_names(messages) -> None:
+    """protoc fills in each field's json_name (lowerCamelCase); grpcurl would then print `communityUserInfo`.
+    The served descriptors leave it out, as the Python modules' descriptors do, so JSON keeps the proto names."""
+    for message in messages:
+        for field in message.field:
+            field.ClearField("json_name")
+        _without_json_names(message.nested_type)
+
+
 class DocumentedReflection(reflection.aio.ReflectionServicer):
     def __init__(self, service_names):
         super().__init__(service_names)
@@ -31,6 +40,8 @@ class DocumentedReflection(reflection.aio.ReflectionServicer):
         self._documented = descriptor_pool.DescriptorPool()
         for file in files.file:  # protoc lists dependencies before their dependents
             self._documented.Add(file)
+        for file in files.file:
+            _without_json_names(file.message_type)
         self._serialized = {file.name: file.SerializeToString() for file in files.file}
 
     def _respond(self, descriptor, request) -> reflection_pb2.ServerReflectionResponse:

@@ -17,6 +17,7 @@ from communities.storage import events as events_repo
 from communities.storage import media as media_repo
 from communities.storage import members as members_repo
 from communities.storage import repository as repo
+from communities.storage.members import MemberRecord
 from communities.updates import publish
 
 GENERAL_CHANNEL = "general"
@@ -108,7 +109,7 @@ async def create_community(app: App, principal: Principal, name: str) -> Communi
         )
         await members_repo.insert_member(uow, community_id, principal.id, now)
         membership = await require_membership(uow, community_id, principal)
-        [owner] = await members_repo.get_members(uow, community_id, [principal.id])
+        owner = MemberRecord(principal.id, community_id, (), None, now, None)  # as just written: no read back
         await publish.member_joined(
             app, uow, owner, invite_code=None, inviter_id=None, granted_role_ids=(), temporary=False
         )

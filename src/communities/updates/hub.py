@@ -12,7 +12,9 @@ PostgreSQL NOTIFY from another replica, and every `POLL_SECONDS` in case one was
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
+import itertools
 import logging
 from collections import OrderedDict, deque
 
@@ -27,6 +29,10 @@ PAGE = 500
 POLL_SECONDS = 1.0
 OVERRIDE_CACHE = 4096
 _OVERRIDE_CHANGES = frozenset({"override_updated", "override_deleted", "channel_created", "channel_deleted"})
+
+
+def _position(event: EventRow) -> int:
+    return event.position
 
 
 class Hub:
@@ -97,9 +103,10 @@ class Hub:
         """Events after `position`, at most `limit`, in order: from memory when it still holds them."""
         buffer = self._buffer
         if buffer and buffer[0].position <= position + 1 and position < self.head:
-            start = position + 1 - buffer[0].position
-            end = min(start + limit, len(buffer))
-            return [buffer[index] for index in range(start, end)]
+            # By search, not by arithmetic: positions are gap-free as given out, but a retention sweep can delete
+            # events the hub had not read yet, leaving a hole in what it holds.
+            start = bisect.bisect_right(buffer, position, key=_position)
+            return list(itertools.islice(buffer, start, start + limit))
         if position >= self.head:
             return []
         return await events_repo.read_after(self._db, position, min(limit, self.head - position))

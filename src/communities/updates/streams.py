@@ -83,8 +83,9 @@ class StreamRegistry:
         if not credentials:
             return
         live = await presence_repo.live_credentials(self._db, list(credentials))
+        # Only the credentials just asked about: a stream opened while the query ran was not part of it.
         for handle in list(self._open.values()):
-            if handle.credential is not None and handle.credential not in live:
+            if handle.credential in credentials and handle.credential not in live:
                 handle.revoked.set()
 
     async def _heartbeat(self) -> None:
