@@ -117,3 +117,74 @@ def test_revoke_refuses_what_is_not_a_decimal_id(server, value):
     """`communities tokens revoke ²` raised ValueError (int('²')) instead of the usage error."""
     with pytest.raises(InvalidArgument):
         server.run(users_service.revoke(server.app, value))
+
+
+# --- NUL (U+0000) in text: PostgreSQL refuses it in a text column, so these were INTERNAL there (and stored on
+# SQLite). Fixed outside the fuzzer's files (validation.no_nul, invites._check_code); kept here with the defects.
+
+CODE_METHODS = [
+    ("LookupInvite", invites_pb2.LookupInvite),
+    ("UseInvite", invites_pb2.UseInvite),
+    ("DeleteInvite", invites_pb2.DeleteInvite),
+    ("GetTargetUsers", invites_pb2.GetTargetUsers),
+    ("GetTargetUsersJobStatus", invites_pb2.GetTargetUsersJobStatus),
+]
+
+
+@pytest.mark.parametrize("code", ["a\x00b", "\x00", "\u00b4v\x00"])
+@pytest.mark.parametrize(("method", "message"), CODE_METHODS, ids=[name for name, _ in CODE_METHODS])
+def test_invite_code_with_nul_is_unknown_invite(invites_stub, owned, method, message, code):
+    owner, _ = owned
+    error = rpc_error(getattr(invites_stub, method), message(code=code), metadata=owner.metadata)
+    assert_error(error, grpc.StatusCode.NOT_FOUND, "UNKNOWN_INVITE")
+
+
+def test_update_target_users_code_with_nul_is_unknown_invite(invites_stub, owned):
+    owner, _ = owned
+    request = invites_pb2.UpdateTargetUsers(code="a\x00b", target_users_file=b"user_id\n1\n")
+    error = rpc_error(invites_stub.UpdateTargetUsers, request, metadata=owner.metadata)
+    assert_error(error, grpc.StatusCode.NOT_FOUND, "UNKNOWN_INVITE")
+
+
+def test_audit_reason_with_nul_is_invalid_argument_and_changes_nothing(communities_stub, make_account):
+    """`x-audit-log-reason: %00` (percent-decoded to NUL) made every change that publishes an event INTERNAL."""
+    owner = make_account()
+    community = communities_stub.CreateCommunity(
+        communities_pb2.CreateCommunity(name="Before"), metadata=owner.metadata
+    )
+    request = communities_pb2.EditCommunity(community_id=community.id, name="After")
+    metadata = (*owner.metadata, ("x-audit-log-reason", "%00"))
+    error = rpc_error(communities_stub.EditCommunity, request, metadata=metadata)
+    assert_error(error, grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT", field="x-audit-log-reason")
+    listed = communities_stub.GetCommunities(communities_pb2.GetCommunities(), metadata=owner.metadata)
+    assert [c.name for c in listed.communities] == ["Before"]
+
+
+def test_ban_reason_with_nul_is_invalid_argument_and_bans_nobody(
+    members_stub, communities_stub, make_account, join_community
+):
+    owner, player = make_account(), make_account()
+    community = communities_stub.CreateCommunity(communities_pb2.CreateCommunity(name="Bans"), metadata=owner.metadata)
+    join_community(community.id, player)
+    request = members_pb2.RemoveMembers(community_id=community.id, member_ids=[player.id], until={}, reason="a\x00b")
+    error = rpc_error(members_stub.RemoveMembers, request, metadata=owner.metadata)
+    assert_error(error, grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT", field="reason")
+    members = members_stub.GetMembers(
+        members_pb2.GetMembers(community_id=community.id, member_ids=[player.id]), metadata=owner.metadata
+    )
+    assert [m.id for m in members.members] == [player.id]
+
+
+def test_message_text_with_nul_is_invalid_argument(grpc_channel, communities_stub, owned):
+    try:
+        messages_pb2 = importlib.import_module("communities.v1.messages_pb2")
+        messages_pb2_grpc = importlib.import_module("communities.v1.messages_pb2_grpc")
+    except ImportError:
+        pytest.skip("no messages in this version of the API")
+    owner, community_id = owned
+    settings = communities_stub.GetSettings(
+        communities_pb2.GetSettings(community_id=community_id), metadata=owner.metadata
+    )
+    request = messages_pb2.SendMessage(channel_id=settings.system_messages.channel_id, text="a\x00b")
+    error = rpc_error(messages_pb2_grpc.MessagesStub(grpc_channel).SendMessage, request, metadata=owner.metadata)
+    assert_error(error, grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT", field="text")
