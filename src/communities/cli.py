@@ -1,4 +1,4 @@
-"""The `communities` command: serve | migrate | users | tokens."""
+"""The `communities` command: serve | migrate | users | tokens | console-link."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import random
 import secrets
 import sys
 
-from communities.config import Settings
+from communities.config import Settings, SettingsError
 from communities.domain.errors import DomainError
 from communities.domain.snowflake import MAX_WORKER, SnowflakeGenerator
 
@@ -54,6 +54,8 @@ SETTING_FLAGS = (
     "tls_key",
     "tls_client_ca",
     "metrics_listen",
+    "console",
+    "console_listen",
 )
 
 
@@ -152,6 +154,36 @@ def cmd_tokens_revoke(args) -> int:
     return 0 if count else 1
 
 
+def console_url(settings: Settings) -> str:
+    """Where the console of a server with these settings is: http://<console-listen>/ (a wildcard address is
+    reached through loopback)."""
+    host, _, port = settings.console_listen.rpartition(":")
+    if port in ("", "0"):
+        raise ValueError(
+            "the console's port is chosen when the server starts (port 0): pass --console-url with the URL it logged"
+        )
+    host = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]", "": "127.0.0.1"}.get(host, host)
+    return f"http://{host}:{port}/"
+
+
+def cmd_console_link(args) -> int:
+    from communities.web import login
+
+    settings = _settings(args)
+    try:
+        base = args.console_url or console_url(settings)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if not base.startswith(("http://", "https://")):
+        print("error: --console-url must start with http:// or https://", file=sys.stderr)
+        return 2
+    code = _run(_with_app(settings, lambda app: login.create_link(app, args.user_id)))
+    base = base.split("#", 1)[0]
+    print(f"{base if base.endswith('/') else base + '/'}#login={code}")
+    return 0
+
+
 def cmd_users_list(args) -> int:
     from communities.services import users
 
@@ -238,6 +270,21 @@ def _operations_flags(serve: argparse.ArgumentParser) -> None:
         dest="tls_client_ca",
         metavar="PEM",
         help="mutual TLS: require client certificates signed by this CA (env COMMUNITIES_TLS_CLIENT_CA)",
+    )
+    console = serve.add_argument_group("web console")
+    console.add_argument(
+        "--console-listen",
+        dest="console_listen",
+        metavar="HOST:PORT",
+        help="serve the web console over HTTP at http://HOST:PORT/ (port 0: any free port, logged at start) "
+        "(env COMMUNITIES_CONSOLE_LISTEN; default 127.0.0.1:8080)",
+    )
+    console.add_argument(
+        "--no-console",
+        dest="console",
+        action="store_const",
+        const=False,
+        help="do not serve the web console (env COMMUNITIES_CONSOLE=off; default on)",
     )
     metrics = serve.add_argument_group("metrics")
     metrics.add_argument(
@@ -340,12 +387,31 @@ def parser() -> argparse.ArgumentParser:
     revoke = tokens.add_parser("revoke", parents=[common], help="revoke one token, or every token of a user id")
     revoke.add_argument("token_or_user_id")
     revoke.set_defaults(handler=cmd_tokens_revoke)
+
+    link = commands.add_parser(
+        "console-link",
+        parents=[common],
+        help="print a one-time sign-in link to the web console for a user (valid 10 minutes, single use)",
+    )
+    link.add_argument("user_id", type=_user_id)
+    link.add_argument(
+        "--console-url",
+        dest="console_url",
+        metavar="URL",
+        help="the console's address as the browser reaches it (default http://<COMMUNITIES_CONSOLE_LISTEN>/, "
+        "i.e. http://127.0.0.1:8080/)",
+    )
+    link.set_defaults(handler=cmd_console_link)
     return root
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    settings = _settings(args)
+    try:
+        settings = _settings(args)
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
@@ -353,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     # Our own lines say when a schema is created or migrated; Alembic's are chatter.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("uvicorn").setLevel(logging.WARNING)
     try:
         return args.handler(args)
     except DomainError as error:

@@ -14,6 +14,22 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
+class SettingsError(ValueError):
+    """A setting from the environment that cannot be read; the text names it."""
+
+
+def _switch(name: str, default: bool) -> bool:
+    """on/off (also true/false, yes/no, 1/0); anything else is an error that names the variable."""
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in ("on", "true", "yes", "1"):
+        return True
+    if value in ("off", "false", "no", "0"):
+        return False
+    raise SettingsError(f"{name} must be on or off, got {value!r}")
+
+
 @dataclass
 class Settings:
     listen: str = "127.0.0.1:50051"
@@ -40,6 +56,9 @@ class Settings:
     tls_client_ca: str = ""
     # Prometheus metrics over HTTP at HOST:PORT ("" = off).
     metrics_listen: str = ""
+    # The web console (HTTP: the page, its sign-in and the Connect bridge onto the API) at HOST:PORT, unless off.
+    console: bool = True
+    console_listen: str = "127.0.0.1:8080"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -67,6 +86,8 @@ class Settings:
             tls_key=_env("COMMUNITIES_TLS_KEY", cls.tls_key),
             tls_client_ca=_env("COMMUNITIES_TLS_CLIENT_CA", cls.tls_client_ca),
             metrics_listen=_env("COMMUNITIES_METRICS_LISTEN", cls.metrics_listen),
+            console=_switch("COMMUNITIES_CONSOLE", cls.console),
+            console_listen=_env("COMMUNITIES_CONSOLE_LISTEN", cls.console_listen),
         )
 
     @property

@@ -63,6 +63,7 @@ from communities.v1 import (
     users_pb2,
     users_pb2_grpc,
 )
+from communities.web import login as console_login
 
 log = logging.getLogger("communities.server")
 
@@ -75,8 +76,8 @@ WORKER_LEASE_MS = 15_000
 WORKER_RENEW_SECONDS = 5
 
 # Our services (each also reported SERVING by the health service), then the standard ones.
-OUR_SERVICES = tuple(
-    module.DESCRIPTOR.services_by_name[name].full_name
+OUR_SERVICE_DESCRIPTORS = tuple(
+    module.DESCRIPTOR.services_by_name[name]
     for module, name in (
         (communities_pb2, "Communities"),
         (users_pb2, "Users"),
@@ -89,6 +90,7 @@ OUR_SERVICES = tuple(
         (messages_pb2, "Messages"),
     )
 )
+OUR_SERVICES = tuple(service.full_name for service in OUR_SERVICE_DESCRIPTORS)
 SERVICE_NAMES = (*OUR_SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
 
 
@@ -136,6 +138,17 @@ def check_listen(listen: str) -> None:
                 raise StartupError(
                     f"cannot listen on {listen}: {error.strerror}; {fix} (--listen / COMMUNITIES_LISTEN)"
                 ) from error
+
+
+def bind_console(settings: Settings) -> socket.socket:
+    """The console's listening socket; a StartupError in one line when it cannot be had."""
+    from communities.web.console import ConsoleBindError, bind
+
+    host, port = parse_listen(settings.console_listen, "--console-listen (COMMUNITIES_CONSOLE_LISTEN)")
+    try:
+        return bind(host, port, "--console-listen / COMMUNITIES_CONSOLE_LISTEN")
+    except ConsoleBindError as error:
+        raise StartupError(str(error)) from None
 
 
 async def check_database(settings: Settings) -> None:
@@ -230,7 +243,7 @@ def _blob_store(settings: Settings, db: Database) -> Blobs:
 
 
 class Server:
-    """A running server. `port` is the bound port (useful with port 0)."""
+    """A running server. `port` is the bound port (useful with port 0); `console_url` the console's, or None."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -280,6 +293,7 @@ class Server:
         messages_pb2_grpc.add_MessagesServicer_to_server(MessagesServicer(self.app), self.grpc)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         add_reflection(self.grpc, SERVICE_NAMES)
+        self.console = self._console(settings)
         self._tasks: list[asyncio.Task] = []
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         # Set when this server lost its worker id lease (it stalled for longer than the lease): it must stop.
@@ -297,6 +311,26 @@ class Server:
                 f"cannot listen on {settings.listen}: the port is in use by another program or the address is not "
                 "one of this machine's; stop the other program or choose another --listen (COMMUNITIES_LISTEN)"
             )
+
+    def _console(self, settings: Settings):
+        """The web console's socket, bound now (a port in use is a start-up error); None when it is off. Its bridge
+        reaches this gRPC server over a Unix socket of its own."""
+        if not settings.console:
+            return None
+        from communities.web.console import Console
+
+        sock = bind_console(settings)
+        console = Console(sock, read_max_bytes=settings.max_receive_bytes, send_max_bytes=settings.max_send_bytes)
+        port = self.grpc.add_insecure_port(console.grpc_address)
+        if console.grpc_address.endswith(":0"):
+            console.grpc_address = f"127.0.0.1:{port}"
+        return console
+
+    @property
+    def console_url(self) -> str | None:
+        if self.console is None:
+            return None
+        return f"http://{self.settings.console_listen.rsplit(':', 1)[0]}:{self.console.port}/"
 
     async def start(self) -> None:
         await self._claim_worker_id()
@@ -317,6 +351,8 @@ class Server:
             log.info(
                 "metrics at http://%s/metrics", self.settings.metrics_listen.rsplit(":", 1)[0] + f":{self.metrics_port}"
             )
+        if self.console is not None:
+            await self.console.start(self.app, OUR_SERVICE_DESCRIPTORS)
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._every(MAINTENANCE_SECONDS, self._maintenance)),
@@ -335,12 +371,16 @@ class Server:
         held until it has begun: a client waiting for its answer cannot send its next call into that gap."""
         deadline = time.monotonic() + (self.settings.grace_seconds if grace is None else grace)
         await self.health.enter_graceful_shutdown()
+        # The console stops taking requests at once; those in progress are gRPC calls, which the drain ends.
+        console_stopping = None if self.console is None else asyncio.ensure_future(self.console.stop(deadline))
         await self.calls.drain(deadline)
         stopping = asyncio.ensure_future(self.grpc.stop(max(0.0, deadline - time.monotonic())))
         for _ in range(3):  # let gRPC's shutdown begin (it stops taking new streams in its first step)
             await asyncio.sleep(0)
         self.calls.release_refused()
         await stopping
+        if console_stopping is not None:
+            await console_stopping
         tasks = [*self._tasks, *self.app.background]
         for task in tasks:
             task.cancel()
@@ -404,6 +444,7 @@ class Server:
             ("stale upload parts", media_service.sweep_stale_uploads),
             ("old events", lambda app: updates_service.sweep_events(app, retention_ms)),
             ("old token revocations", forget_old_revocations),
+            ("expired console login links and tokens", console_login.sweep_expired),
         ):
             try:
                 swept = await sweep(self.app)
@@ -430,6 +471,8 @@ async def serve(settings: Settings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     check_listen(settings.listen)
+    if settings.console:
+        bind_console(settings).close()  # fail before the database is touched, as for --listen
     await prepare_database(settings)
     server = Server(settings)
     await server.start()
@@ -446,6 +489,8 @@ async def serve(settings: Settings) -> None:
         settings.safe_database,
         settings.worker_id,
     )
+    if server.console_url is not None:
+        log.info("console at %s", server.console_url)
     stopped = loop.create_task(stop.wait())
     lease_lost = loop.create_task(server.lease_lost.wait())
     await asyncio.wait([stopped, lease_lost], return_when=asyncio.FIRST_COMPLETED)

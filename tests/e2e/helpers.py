@@ -38,7 +38,22 @@ SETTINGS_ENV = (
     "COMMUNITIES_MAX_RECEIVE_BYTES",
     "COMMUNITIES_MAX_SEND_BYTES",
     "COMMUNITIES_DB_POOL_SIZE",
+    "COMMUNITIES_MEDIA_DIR",
+    "COMMUNITIES_EVENT_RETENTION_SECONDS",
+    "COMMUNITIES_TEMPORARY_GRACE_SECONDS",
+    "COMMUNITIES_JWT_KEYS",
+    "COMMUNITIES_JWT_LEEWAY_SECONDS",
+    "COMMUNITIES_JWT_AUDIENCE",
+    "COMMUNITIES_TLS_CERT",
+    "COMMUNITIES_TLS_KEY",
+    "COMMUNITIES_TLS_CLIENT_CA",
+    "COMMUNITIES_METRICS_LISTEN",
+    "COMMUNITIES_CONSOLE",
+    "COMMUNITIES_CONSOLE_LISTEN",
 )
+# What tests run with unless they say otherwise: every server serves its web console on a free port, so that
+# servers started together (or a developer's own on 8080) never collide.
+TEST_ENV = {"COMMUNITIES_CONSOLE_LISTEN": "127.0.0.1:0"}
 
 # grpcurl exits with 64 + the gRPC status code when the call fails.
 GRPCURL_STATUS_OFFSET = 64
@@ -53,6 +68,7 @@ SNOWFLAKE_RE = re.compile(r"[1-9][0-9]{14,19}")
 
 def clean_env(**overrides: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key not in SETTINGS_ENV}
+    env.update(TEST_ENV)
     env.update(overrides)
     return env
 

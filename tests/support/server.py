@@ -20,10 +20,12 @@ from communities.storage import migrate
 
 
 class AioServerFacade:
-    def __init__(self, database_url: str, *, worker_id: int = 0, listen: str | None = None):
+    def __init__(self, database_url: str, *, worker_id: int = 0, listen: str | None = None, console: bool = False):
+        """`console`: also serve the web console (on a free port: `console_url`); off by default."""
         self.database_url = database_url
         self.worker_id = worker_id
         self.listen: str | None = listen
+        self.console = console
         self.server: Server | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="aio-server", daemon=True)
@@ -56,6 +58,12 @@ class AioServerFacade:
         assert self.server is not None
         return self.server.app
 
+    @property
+    def console_url(self) -> str:
+        """http://127.0.0.1:PORT (no trailing slash) of the web console."""
+        assert self.server is not None and self.server.console_url is not None, "started without console=True"
+        return self.server.console_url.rstrip("/")
+
     async def _start(self) -> None:
         await migrate.upgrade(self.database_url)
         settings = Settings(
@@ -64,6 +72,8 @@ class AioServerFacade:
             worker_id=self.worker_id,
             grace_seconds=0,
             media_dir=tempfile.mkdtemp(prefix="communities-media-"),
+            console=self.console,
+            console_listen="127.0.0.1:0",
         )
         self.server = Server(settings)
         await self.server.start()

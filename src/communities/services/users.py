@@ -115,10 +115,13 @@ async def authenticate(app: App, authorization: str | None) -> Principal:
         if jwt:
             principal = await identities.authenticate(app, token)
         else:
-            user = await repo.user_by_token_hash(app.db, credential)
-            if user is None:
-                raise Unauthenticated("Invalid or revoked token")
-            principal = Principal(id=user.id, name=user.name, bot=user.bot, credential=credential)
+            found = await repo.user_by_token_hash(app.db, credential, app.clock_ms())
+            if found is None:
+                raise Unauthenticated("Invalid, revoked or expired token")
+            user, expires_ms = found
+            principal = Principal(
+                id=user.id, name=user.name, bot=user.bot, credential=credential, expires_ms=expires_ms
+            )
         if cache is not None:
             cache.put(credential, principal, generation)
     if principal.bot != expects_bot:

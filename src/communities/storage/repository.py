@@ -44,20 +44,31 @@ async def insert_user(uow: UnitOfWork, user_id: int, name: str, bot: bool, now_m
     await uow.execute(insert(users).values(id=user_id, name=name, bot=bot, community_count=0, created_at=now_ms))
 
 
-async def insert_token(uow: UnitOfWork, token_hash: bytes, user_id: int, now_ms: int) -> None:
-    await uow.execute(insert(tokens).values(token_hash=token_hash, user_id=user_id, created_at=now_ms))
+async def insert_token(
+    uow: UnitOfWork, token_hash: bytes, user_id: int, now_ms: int, expires_ms: int | None = None
+) -> None:
+    await uow.execute(
+        insert(tokens).values(token_hash=token_hash, user_id=user_id, created_at=now_ms, expires_at=expires_ms)
+    )
 
 
 _USER_BY_TOKEN_HASH = Prepared(
-    select(users.c.id, users.c.name, users.c.bot)
+    select(users.c.id, users.c.name, users.c.bot, tokens.c.expires_at)
     .join(tokens, tokens.c.user_id == users.c.id)
     .where(tokens.c.token_hash == bindparam("token_hash"))
 )
 
 
-async def user_by_token_hash(db: Database, token_hash: bytes) -> UserRecord | None:
+async def user_by_token_hash(db: Database, token_hash: bytes, now_ms: int) -> tuple[UserRecord, int | None] | None:
+    """The token's user and when the token expires (None: never); None for an unknown or expired token."""
     rows = await db.read(_USER_BY_TOKEN_HASH, {"token_hash": token_hash})
-    return _user(rows[0]) if rows else None
+    if not rows or (rows[0].expires_at is not None and rows[0].expires_at <= now_ms):
+        return None
+    return _user(rows[0]), rows[0].expires_at
+
+
+async def delete_expired_tokens(uow: UnitOfWork, now_ms: int) -> int:
+    return (await uow.execute(delete(tokens).where(tokens.c.expires_at <= now_ms))).rowcount
 
 
 async def get_user(uow: UnitOfWork, user_id: int) -> UserRecord | None:

@@ -81,6 +81,8 @@ tokens = Table(
     Column("token_hash", LargeBinary(32), primary_key=True),
     Column("user_id", Snowflake, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("created_at", BigInteger, nullable=False),
+    # Unix ms after which the token is refused (the console's sign-in tokens); NULL: never.
+    Column("expires_at", BigInteger, nullable=True, index=True),
 )
 
 communities = Table(
@@ -531,3 +533,17 @@ token_revocations = Table(
 )
 
 __all__ += ["jwt_identities", "token_revocations"]
+
+console_login_links = Table(
+    "console_login_links",
+    metadata,
+    # A one-time sign-in link for the web console (`communities console-link`): the SHA-256 of its code; redeemed
+    # by one conditional UPDATE that sets used_at, so a code signs in at most once.
+    Column("code_hash", LargeBinary(32), primary_key=True),
+    Column("user_id", Snowflake, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+    Column("used_at", BigInteger, nullable=True),
+)
+
+__all__ += ["console_login_links"]
