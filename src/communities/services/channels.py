@@ -122,19 +122,27 @@ async def create_channel(
             # proto only after this unit of work has committed, too late to undo a value it cannot carry.
             highest = await channels_repo.highest_position(uow, community_id, parent.id if parent else None)
             position = validation.position_after(highest)
-        await channels_repo.insert_channel(
-            uow,
-            channel_id=channel_id,
+        channel = ChannelRecord(
+            id=channel_id,
             community_id=community_id,
             name=name,
-            channel_type=kind,
+            type=int(kind),
             parent_id=parent.id if parent else None,
             position=position,
+        )
+        await channels_repo.insert_channel(
+            uow,
+            channel_id=channel.id,
+            community_id=channel.community_id,
+            name=channel.name,
+            channel_type=channel.type,
+            parent_id=channel.parent_id,
+            position=channel.position,
             now_ms=app.clock_ms(),
         )
-        if parent is not None:
-            await channels_repo.copy_overrides(uow, parent.id, channel_id)
-        access = await require_channel_or_created(uow, channel_id, principal)
+        overrides = await channels_repo.copy_overrides(uow, parent.id, channel_id) if parent is not None else {}
+        # As just written, with the caller's permissions even when it cannot view it (it just made it so).
+        access = ChannelView(channel, channel_permissions(membership.member, overrides))
         await publish.channel_created(app, uow, principal.id, access.channel)
     return access
 

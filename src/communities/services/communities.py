@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from communities.domain import paging, validation
 from communities.domain.channels import ChannelType
 from communities.domain.errors import FailedPrecondition, InvalidArgument, LimitReached, NotFound, PermissionDenied
-from communities.domain.permissions import DEFAULT_PERMISSIONS, Permission, community_permissions
+from communities.domain.permissions import DEFAULT_PERMISSIONS, MemberContext, Permission, community_permissions
 from communities.services import blobs
 from communities.services import messages as messages_service
 from communities.services.access import require_membership, require_permission
@@ -96,7 +96,6 @@ async def create_community(app: App, principal: Principal, name: str) -> Communi
             system_channel_id=channel_id,
             now_ms=now,
         )
-        await channels_repo.claim_channel_slot(uow, community_id, validation.CHANNELS_PER_COMMUNITY)
         await channels_repo.insert_channel(
             uow,
             channel_id=channel_id,
@@ -106,14 +105,26 @@ async def create_community(app: App, principal: Principal, name: str) -> Communi
             parent_id=None,
             position=0,
             now_ms=now,
+            new_community=True,
         )
         await members_repo.insert_member(uow, community_id, principal.id, now)
-        membership = await require_membership(uow, community_id, principal)
         owner = MemberRecord(principal.id, community_id, (), None, now, None)  # as just written: no read back
         await publish.member_joined(
             app, uow, owner, invite_code=None, inviter_id=None, granted_role_ids=(), temporary=False
         )
-    return view(membership)
+    # As just written: no read back.
+    owner_context = MemberContext(
+        community_id=community_id, is_owner=True, default_permissions=DEFAULT_PERMISSIONS, roles=()
+    )
+    return CommunityView(
+        id=community_id,
+        owner=True,
+        name=name,
+        photo_file_id=None,
+        photo_preview=None,
+        permissions=community_permissions(owner_context),
+        muted=False,
+    )
 
 
 async def edit_community(app: App, principal: Principal, community_id: int, name: str | None) -> CommunityView:

@@ -4,6 +4,7 @@ background jobs that store large target user lists."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from communities.domain.errors import (
 from communities.domain.permissions import (
     MemberContext,
     Permission,
+    Role,
     can_grant_bits,
     can_manage_role,
     channel_permissions,
@@ -44,6 +46,7 @@ from communities.storage import repository as repo
 from communities.storage import roles as roles_repo
 from communities.storage.database import UnitOfWork
 from communities.storage.invites import JOB_COMPLETED, JOB_FAILED, JOB_PROCESSING, InviteRecord
+from communities.storage.members import MemberRecord
 from communities.storage.roles import RoleRecord
 from communities.updates import publish
 
@@ -144,26 +147,31 @@ def _unknown_invite() -> NotFound:
     return NotFound.of("INVITE", "Unknown invite")
 
 
-async def _inviter_can_still_create(uow: UnitOfWork, invite: InviteRecord) -> bool:
+async def _inviter_can_still_create(
+    uow: UnitOfWork, invite: InviteRecord
+) -> tuple[repo.CommunityRecord, list[RoleRecord]] | None:
     """The inviter's authority, checked again at each use: member, can see the channel and create invites there,
-    and still may grant the invite's roles and target users."""
+    and still may grant the invite's roles and target users. The community and the roles the invite grants when
+    it still can; None when it cannot."""
     membership = await repo.membership(uow, invite.community_id, invite.inviter_id)
     if membership is None:
-        return False
+        return None
     overrides = await channels_repo.overrides_of(uow, invite.channel_id)
     in_channel = channel_permissions(membership.member, overrides)
     if not (in_channel & Permission.VIEW_CHANNEL and in_channel & Permission.CREATE_INVITE):
-        return False
+        return None
     community_level = community_permissions(membership.member)
     if invite.targeted and not community_level & Permission.MODIFY_COMMUNITY:
-        return False
+        return None
+    granted: list[RoleRecord] = []
     if invite.role_ids:
         if not community_level & Permission.MODIFY_ROLES:
-            return False
-        for role in await _granted_roles(uow, invite):
+            return None
+        granted = await _granted_roles(uow, invite)
+        for role in granted:
             if not _may_grant(membership.member, role):
-                return False
-    return True
+                return None
+    return membership.community, granted
 
 
 def _may_grant(member: MemberContext, role: RoleRecord) -> bool:
@@ -338,11 +346,13 @@ async def use_invite(app: App, principal: Principal, code: str) -> CommunityView
     async with app.db.unit_of_work(write=True) as uow:
         now = app.clock_ms()
         invite = await _usable_by(uow, await invites_repo.get_invite(uow, code), principal.id, now)
-        if not await _inviter_can_still_create(uow, invite):
+        authority = await _inviter_can_still_create(uow, invite)
+        if authority is None:
             await invites_repo.delete_invite(uow, code)
             await publish.invite_deleted(app, uow, None, invite)
             revoked = True
         else:
+            community, roles = authority
             # Both counts come from what the conditional writes themselves report (the member row the INSERT ...
             # ON CONFLICT DO NOTHING added, the role rows its RETURNING names), never from an earlier read: a
             # member racing itself on PostgreSQL sees the role missing in every call, but only one insert adds it.
@@ -354,9 +364,32 @@ async def use_invite(app: App, principal: Principal, code: str) -> CommunityView
             # meanwhile, raising rolls everything above back (the membership and the roles).
             if (joined or granted) and not await invites_repo.consume_use(uow, code, now):
                 raise _unknown_invite()
-            if joined or granted:
-                await _publish_use(app, uow, invite, principal.id, joined=joined, granted=granted)
-            membership = await require_membership(uow, invite.community_id, principal)
+            if joined is not None:
+                # A new member holds exactly what this call wrote: its row and the granted roles, so neither the
+                # event nor the answer needs a read back.
+                member = dataclasses.replace(joined, role_ids=tuple(sorted(granted)))
+                await _publish_use(app, uow, invite, member, joined=True, granted=granted)
+                held = set(granted)
+                membership = repo.Membership(
+                    community=community,
+                    member=MemberContext(
+                        community_id=community.id,
+                        is_owner=community.owner_id == principal.id,
+                        default_permissions=community.default_permissions,
+                        roles=tuple(
+                            Role(id=role.id, permissions=role.permissions, priority=role.priority)
+                            for role in roles
+                            if role.id in held
+                        ),
+                    ),
+                    muted=False,
+                )
+            else:
+                if granted:
+                    await members_repo.make_permanent(uow, invite.community_id, principal.id)  # given a role
+                    [member] = await members_repo.get_members(uow, invite.community_id, [principal.id])
+                    await _publish_use(app, uow, invite, member, joined=False, granted=granted)
+                membership = await require_membership(uow, invite.community_id, principal)
     if revoked:
         log.info("invite %s removed: its inviter can no longer create it", code)
         raise _unknown_invite()
@@ -364,19 +397,16 @@ async def use_invite(app: App, principal: Principal, code: str) -> CommunityView
 
 
 async def _publish_use(
-    app: App, uow: UnitOfWork, invite: InviteRecord, user_id: int, *, joined: bool, granted: list[int]
+    app: App, uow: UnitOfWork, invite: InviteRecord, member: MemberRecord, *, joined: bool, granted: list[int]
 ) -> None:
     """member_joined for a new member, member_updated for a member the invite gave roles; both say which invite,
     whose, and which roles it granted on this use."""
-    if not joined:
-        await members_repo.make_permanent(uow, invite.community_id, user_id)  # given a role since joining
-    [member] = await members_repo.get_members(uow, invite.community_id, [user_id])
     attribution = {"invite_code": invite.code, "inviter_id": invite.inviter_id, "granted_role_ids": granted}
     if joined:
         await publish.member_joined(app, uow, member, temporary=invite.temporary, **attribution)
-        await messages_service.announce_join(app, uow, invite.community_id, user_id)  # after member_joined
+        await messages_service.announce_join(app, uow, invite.community_id, member.user_id)  # after member_joined
     else:
-        await publish.member_updated(app, uow, user_id, member, **attribution)
+        await publish.member_updated(app, uow, member.user_id, member, **attribution)
 
 
 async def _require_invite_manager(

@@ -174,18 +174,17 @@ async def unban_members(app: App, principal: Principal, community_id: int, user_
 
 async def join(
     uow: UnitOfWork, app: App, community_id: int, user_id: int, *, invite_code: str | None, temporary: bool = False
-) -> bool:
-    """Adds a user as a member within the caller's unit of work. False if already a member. Raises BANNED
-    and LIMIT_REACHED."""
-    if await members_repo.is_banned(uow, community_id, user_id, app.clock_ms()):
+) -> MemberRecord | None:
+    """Adds a user as a member within the caller's unit of work: the member as written (no roles yet), or None if
+    already a member. Raises BANNED and LIMIT_REACHED."""
+    now = app.clock_ms()
+    if await members_repo.is_banned(uow, community_id, user_id, now):
         raise PermissionDenied("You are banned from this community", reason="BANNED")
-    if not await members_repo.insert_member(
-        uow, community_id, user_id, app.clock_ms(), invite_code, temporary=temporary
-    ):
-        return False  # already a member (the primary key decides, also when two joins race)
+    if not await members_repo.insert_member(uow, community_id, user_id, now, invite_code, temporary=temporary):
+        return None  # already a member (the primary key decides, also when two joins race)
     if not await repo.claim_membership_slot(uow, user_id, validation.COMMUNITIES_PER_USER):
         raise LimitReached("communities_per_user", validation.COMMUNITIES_PER_USER)
-    return True
+    return MemberRecord(user_id, community_id, (), None, now, invite_code)
 
 
 async def expire_temporary_members(app: App, grace_ms: int, batch: int = 100) -> int:

@@ -43,8 +43,18 @@ def _channel(row: Row) -> ChannelRecord:
     )
 
 
+_BUMP_VERSION = Prepared(
+    update(communities)
+    .where(communities.c.id == bindparam("community_id"))
+    .values(channels_version=communities.c.channels_version + 1)
+)
+
+
 async def _bump_version(uow: UnitOfWork, community_id) -> None:
     """Marks the community's channels as changed; `community_id` may be a scalar subquery."""
+    if isinstance(community_id, int):
+        await uow.execute(_BUMP_VERSION, {"community_id": community_id})
+        return
     await uow.execute(
         update(communities)
         .where(communities.c.id == community_id)
@@ -56,13 +66,29 @@ def _community_of_channel(channel_id: int):
     return select(channels.c.community_id).where(channels.c.id == channel_id).scalar_subquery()
 
 
+_CLAIM_CHANNEL_SLOT = Prepared(
+    update(communities)
+    .where(communities.c.id == bindparam("community_id"), communities.c.channel_count < bindparam("limit"))
+    .values(channel_count=communities.c.channel_count + 1)
+)
+
+
 async def claim_channel_slot(uow: UnitOfWork, community_id: int, limit: int) -> bool:
-    result = await uow.execute(
-        update(communities)
-        .where(communities.c.id == community_id, communities.c.channel_count < limit)
-        .values(channel_count=communities.c.channel_count + 1)
-    )
+    result = await uow.execute(_CLAIM_CHANNEL_SLOT, {"community_id": community_id, "limit": limit})
     return result.rowcount == 1
+
+
+_INSERT_CHANNEL = Prepared(
+    insert(channels).values(
+        id=bindparam("id"),
+        community_id=bindparam("community_id"),
+        name=bindparam("name"),
+        type=bindparam("type"),
+        parent_id=bindparam("parent_id"),
+        position=bindparam("position"),
+        created_at=bindparam("created_at"),
+    )
+)
 
 
 async def insert_channel(
@@ -75,19 +101,22 @@ async def insert_channel(
     parent_id: int | None,
     position: int,
     now_ms: int,
+    new_community: bool = False,
 ) -> None:
-    await uow.execute(
-        insert(channels).values(
-            id=channel_id,
-            community_id=community_id,
-            name=name,
-            type=channel_type,
-            parent_id=parent_id,
-            position=position,
-            created_at=now_ms,
-        )
-    )
-    await _bump_version(uow, community_id)
+    """`new_community`: the first channel of a community inserted in this unit of work, which already counts it
+    (repository.insert_community): its version need not be bumped."""
+    params = {
+        "id": channel_id,
+        "community_id": community_id,
+        "name": name,
+        "type": channel_type,
+        "parent_id": parent_id,
+        "position": position,
+        "created_at": now_ms,
+    }
+    await uow.execute(_INSERT_CHANNEL, params)
+    if not new_community:
+        await _bump_version(uow, community_id)
 
 
 _GET_CHANNEL = Prepared(select(*_COLUMNS).where(channels.c.id == bindparam("channel_id")))
@@ -115,13 +144,25 @@ async def channels_of(uow: UnitOfWork, community_id: int) -> list[ChannelRecord]
     return [_channel(row) for row in rows]
 
 
+_HIGHEST_POSITION = Prepared(
+    select(func.max(channels.c.position).label("highest")).where(
+        channels.c.community_id == bindparam("community_id"), channels.c.parent_id == bindparam("parent_id")
+    )
+)
+_HIGHEST_TOP_POSITION = Prepared(
+    select(func.max(channels.c.position).label("highest")).where(
+        channels.c.community_id == bindparam("community_id"), channels.c.parent_id.is_(None)
+    )
+)
+
+
 async def highest_position(uow: UnitOfWork, community_id: int, parent_id: int | None) -> int | None:
     """The highest position among the channels with this parent (None: top level); None when there are none.
     (Where a new channel goes is the service's rule: validation.position_after.)"""
-    parent = channels.c.parent_id.is_(None) if parent_id is None else channels.c.parent_id == parent_id
-    return (
-        await uow.execute(select(func.max(channels.c.position)).where(channels.c.community_id == community_id, parent))
-    ).scalar()
+    if parent_id is None:
+        return (await uow.execute(_HIGHEST_TOP_POSITION, {"community_id": community_id})).scalar()
+    params = {"community_id": community_id, "parent_id": parent_id}
+    return (await uow.execute(_HIGHEST_POSITION, params)).scalar()
 
 
 async def update_channel(uow: UnitOfWork, channel_id: int, **values) -> None:
@@ -211,13 +252,26 @@ async def upsert_override(uow: UnitOfWork, channel_id: int, target_id: int, over
     await _bump_version(uow, _community_of_channel(channel_id))
 
 
-async def copy_overrides(uow: UnitOfWork, from_channel_id: int, to_channel_id: int) -> None:
-    for target_id, override in (await overrides_of(uow, from_channel_id)).items():
-        await uow.execute(
-            insert(channel_overrides).values(
-                channel_id=to_channel_id, target_id=target_id, allow=override.allow, deny=override.deny
-            )
-        )
+_INSERT_OVERRIDE = Prepared(
+    insert(channel_overrides).values(
+        channel_id=bindparam("channel_id"),
+        target_id=bindparam("target_id"),
+        allow=bindparam("allow"),
+        deny=bindparam("deny"),
+    )
+)
+
+
+async def copy_overrides(uow: UnitOfWork, from_channel_id: int, to_channel_id: int) -> dict[int, Override]:
+    """Gives `to_channel_id` the overrides of `from_channel_id`; returns them."""
+    overrides = await overrides_of(uow, from_channel_id)
+    rows = [
+        {"channel_id": to_channel_id, "target_id": target_id, "allow": override.allow, "deny": override.deny}
+        for target_id, override in overrides.items()
+    ]
+    if rows:
+        await uow.execute_many(_INSERT_OVERRIDE, rows)
+    return overrides
 
 
 async def delete_override(uow: UnitOfWork, channel_id: int, target_id: int) -> bool:

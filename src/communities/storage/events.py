@@ -16,7 +16,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import Text, bindparam, cast, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from communities.storage.database import Database, Prepared, UnitOfWork
@@ -64,17 +64,19 @@ class StreamHead:
 
 
 def _upsert_counter(dialect_insert):
-    statement = dialect_insert(event_counters).values(community_id=bindparam("community_id"), last_seq=1)
+    statement = dialect_insert(event_counters).values(community_id=bindparam("community_id"), last_seq=bindparam("n"))
     return statement.on_conflict_do_update(
-        index_elements=[event_counters.c.community_id], set_={"last_seq": event_counters.c.last_seq + 1}
+        index_elements=[event_counters.c.community_id],
+        set_={"last_seq": event_counters.c.last_seq + statement.excluded.last_seq},
     ).returning(event_counters.c.last_seq)
 
 
+# Take `n` more seqs of a community (the last one is returned), and `n` more positions (SQLite).
 _NEXT_SEQ = Prepared(_upsert_counter(sqlite.insert), postgresql=_upsert_counter(postgresql.insert))
 _NEXT_POSITION = Prepared(
     update(stream_head)
     .where(stream_head.c.id == 1)
-    .values(last_position=stream_head.c.last_position + 1)
+    .values(last_position=stream_head.c.last_position + bindparam("n"))
     .returning(stream_head.c.last_position)
 )
 _INSERT = Prepared(
@@ -119,7 +121,7 @@ _AFTER = Prepared(
 )
 
 
-async def append(
+def append(
     uow: UnitOfWork,
     *,
     event_id: int,
@@ -137,17 +139,13 @@ async def append(
     audited: bool,
     payload: bytes,
 ) -> None:
-    seq = (await uow.execute(_NEXT_SEQ, {"community_id": community_id})).scalar_one()
-    position = None
-    if uow.dialect == "sqlite":
-        position = (await uow.execute(_NEXT_POSITION)).scalar_one()
-    await uow.execute(
-        _INSERT,
+    """Adds the event to the unit of work; `write_pending` writes them all just before its commit, in order."""
+    uow.pending_events.append(
         {
             "id": event_id,
             "community_id": community_id,
-            "seq": seq,
-            "position": position,
+            "seq": None,
+            "position": None,
             "kind": kind,
             "at": at_ms,
             "actor_id": actor_id,
@@ -160,8 +158,33 @@ async def append(
             "reason": reason,
             "audited": audited,
             "payload": payload,
-        },
+        }
     )
+
+
+async def write_pending(uow: UnitOfWork) -> None:
+    """Write the unit of work's events as its last statements: one counter update per community (and one stream
+    head update on SQLite) for all of them. Last, so that the community's counter row, whose lock (PostgreSQL)
+    orders its writers, is held only for the commit."""
+    pending = uow.pending_events
+    counts: dict[int, int] = {}
+    for event in pending:
+        counts[event["community_id"]] = counts.get(event["community_id"], 0) + 1
+    next_seq = {}
+    for community_id, n in sorted(counts.items()):  # one lock order for every writer: no deadlocks
+        last = (await uow.execute(_NEXT_SEQ, {"community_id": community_id, "n": n})).scalar_one()
+        next_seq[community_id] = last - n + 1
+    for event in pending:
+        event["seq"] = next_seq[event["community_id"]]
+        next_seq[event["community_id"]] += 1
+    if uow.dialect == "sqlite":
+        last = (await uow.execute(_NEXT_POSITION, {"n": len(pending)})).scalar_one()
+        for position, event in enumerate(pending, start=last - len(pending) + 1):
+            event["position"] = position
+    if len(pending) == 1:
+        await uow.execute(_INSERT, pending[0])
+    else:
+        await uow.execute_many(_INSERT, pending)
 
 
 async def head(db: Database) -> StreamHead:
@@ -192,54 +215,55 @@ async def read_after(db: Database, after: int, limit: int) -> list[EventRow]:
 
 # ------------------------------------------------------------------------------------------------ sequencer
 
-_LOCK_HEAD = select(stream_head.c.last_position).where(stream_head.c.id == 1).with_for_update()
-_UNSEQUENCED = (
-    select(events.c.id, events.c.community_id, events.c.seq)
+_LOCK_HEAD = Prepared(select(stream_head.c.last_position).where(stream_head.c.id == 1).with_for_update())
+# Committed events without a position, each with its community's last sequenced seq (NULL: none yet).
+_UNSEQUENCED = Prepared(
+    select(events.c.id, events.c.community_id, events.c.seq, event_sequenced.c.seq.label("done"))
+    .select_from(events.outerjoin(event_sequenced, event_sequenced.c.community_id == events.c.community_id))
     .where(events.c.position.is_(None))
     .order_by(events.c.community_id, events.c.seq)
     .limit(bindparam("limit"))
 )
 _SET_POSITION = Prepared(update(events).where(events.c.id == bindparam("event_id")).values(position=bindparam("pos")))
+_sequenced = postgresql.insert(event_sequenced).values(community_id=bindparam("community_id"), seq=bindparam("seq"))
+_MARK_SEQUENCED = Prepared(
+    _sequenced.on_conflict_do_update(index_elements=["community_id"], set_={"seq": _sequenced.excluded.seq})
+)
+# The new head, and the wake-up of every replica's LISTEN connection (sent at commit), in one statement.
+_ADVANCE_HEAD = Prepared(
+    update(stream_head)
+    .where(stream_head.c.id == 1)
+    .values(last_position=bindparam("last"))
+    .returning(func.pg_notify(NOTIFY_CHANNEL, cast(stream_head.c.last_position, Text)))
+)
 
 
-async def sequence_pending(uow: UnitOfWork, limit: int = 2000) -> int | None:
-    """PostgreSQL: give positions to committed events that have none. Returns the new last position, or None when
-    there was nothing to do. Sequencers on every replica take turns on the stream_head row lock."""
+async def sequence_pending(uow: UnitOfWork, limit: int = 2000) -> tuple[int | None, bool]:
+    """PostgreSQL: give positions to committed events that have none. Returns the new last position (None when
+    there was nothing to do) and whether more may be waiting (the batch was full). Sequencers on every replica
+    take turns on the stream_head row lock, taken in a statement of its own so that the reads after it see what
+    the previous holder committed."""
     last = (await uow.execute(_LOCK_HEAD)).scalar_one()
     pending = (await uow.execute(_UNSEQUENCED, {"limit": limit})).all()
-    if not pending:
-        return None
-    community_ids = sorted({row.community_id for row in pending})
-    done = dict(
-        (
-            await uow.execute(
-                select(event_sequenced.c.community_id, event_sequenced.c.seq).where(
-                    event_sequenced.c.community_id.in_(community_ids)
-                )
-            )
-        ).all()
-    )
+    full = len(pending) >= limit
     # Per community, the run that continues its sequence without a gap (a gap is an event whose transaction has
     # not committed yet: it and what follows wait for the next round).
     runs: dict[int, list] = {}
     for row in pending:
-        expected = done.get(row.community_id, 0) + 1 + len(runs.get(row.community_id, ()))
+        expected = (row.done or 0) + 1 + len(runs.get(row.community_id, ()))
         if row.seq == expected:
             runs.setdefault(row.community_id, []).append(row)
     if not runs:
-        return None
+        return None, full
     # Interleave the communities roughly by time (ids are snowflakes), each in its own seq order.
     ordered = list(heapq.merge(*runs.values(), key=lambda row: row.id))
     positions = [{"event_id": row.id, "pos": last + index} for index, row in enumerate(ordered, start=1)]
     await uow.execute_many(_SET_POSITION, positions)
-    upsert = postgresql.insert(event_sequenced).values(
-        [{"community_id": community_id, "seq": run[-1].seq} for community_id, run in runs.items()]
-    )
-    await uow.execute(upsert.on_conflict_do_update(index_elements=["community_id"], set_={"seq": upsert.excluded.seq}))
+    marks = [{"community_id": community_id, "seq": run[-1].seq} for community_id, run in runs.items()]
+    await uow.execute_many(_MARK_SEQUENCED, marks)
     new_last = last + len(ordered)
-    await uow.execute(update(stream_head).where(stream_head.c.id == 1).values(last_position=new_last))
-    await uow.execute(select(func.pg_notify(NOTIFY_CHANNEL, str(new_last))))
-    return new_last
+    await uow.execute(_ADVANCE_HEAD, {"last": new_last})
+    return new_last, full
 
 
 # ------------------------------------------------------------------------------------------------ retention

@@ -87,17 +87,20 @@ async def _role_ids(uow: UnitOfWork, codes: Sequence[str]) -> dict[str, tuple[in
     return {code: tuple(ids) for code, ids in result.items()}
 
 
-_GET_INVITE = Prepared(select(invites).where(invites.c.code == bindparam("code")))
-_ROLE_IDS_OF_INVITE = Prepared(
-    select(invite_roles.c.role_id).where(invite_roles.c.code == bindparam("code")).order_by(invite_roles.c.role_id)
+# The invite and the roles it grants in one statement: one row per role, or one with a NULL role_id.
+_GET_INVITE = Prepared(
+    select(invites, invite_roles.c.role_id.label("granted_role_id"))
+    .outerjoin(invite_roles, invite_roles.c.code == invites.c.code)
+    .where(invites.c.code == bindparam("code"))
+    .order_by(invite_roles.c.role_id)
 )
 
 
 async def get_invite(uow: UnitOfWork, code: str) -> InviteRecord | None:
-    row = (await uow.execute(_GET_INVITE, {"code": code})).first()
-    if row is None:
+    rows = (await uow.execute(_GET_INVITE, {"code": code})).all()
+    if not rows:
         return None
-    return _invite(row, tuple((await uow.execute(_ROLE_IDS_OF_INVITE, {"code": code})).scalars()))
+    return _invite(rows[0], tuple(row.granted_role_id for row in rows if row.granted_role_id is not None))
 
 
 # ------------------------------------------------------------------------------------------ active-invite limit

@@ -41,18 +41,23 @@ _COLUMNS = (
 )
 
 
+_ROLES_OF_MEMBERS = Prepared(
+    select(member_roles.c.user_id, member_roles.c.role_id)
+    .where(
+        member_roles.c.community_id == bindparam("community_id"),
+        member_roles.c.user_id.in_(bindparam("user_ids", expanding=True)),
+    )
+    .order_by(member_roles.c.role_id)
+)
+
+
 async def _with_roles(uow: UnitOfWork, community_id: int, rows) -> list[MemberRecord]:
     rows = list(rows)
     if not rows:
         return []
-    user_ids = [row.user_id for row in rows]
     held: dict[int, list[int]] = {}
-    role_rows = await uow.execute(
-        select(member_roles.c.user_id, member_roles.c.role_id)
-        .where(member_roles.c.community_id == community_id, member_roles.c.user_id.in_(user_ids))
-        .order_by(member_roles.c.role_id)
-    )
-    for row in role_rows:
+    params = {"community_id": community_id, "user_ids": [row.user_id for row in rows]}
+    for row in await uow.execute(_ROLES_OF_MEMBERS, params):
         held.setdefault(row.user_id, []).append(row.role_id)
     return [
         MemberRecord(
@@ -67,13 +72,43 @@ async def _with_roles(uow: UnitOfWork, community_id: int, rows) -> list[MemberRe
     ]
 
 
+# Members with their roles in one statement: one row per (member, role), or one with a NULL role_id.
+_MEMBERS_WITH_ROLES = Prepared(
+    select(*_COLUMNS, member_roles.c.role_id)
+    .select_from(members)
+    .outerjoin(
+        member_roles,
+        (member_roles.c.community_id == members.c.community_id) & (member_roles.c.user_id == members.c.user_id),
+    )
+    .where(
+        members.c.community_id == bindparam("community_id"),
+        members.c.user_id.in_(bindparam("user_ids", expanding=True)),
+    )
+    .order_by(members.c.user_id, member_roles.c.role_id)
+)
+
+
 async def get_members(uow: UnitOfWork, community_id: int, user_ids: Sequence[int]) -> list[MemberRecord]:
     if not user_ids:
         return []
-    rows = await uow.execute(
-        select(*_COLUMNS).where(members.c.community_id == community_id, members.c.user_id.in_(list(user_ids)))
-    )
-    by_id = {record.user_id: record for record in await _with_roles(uow, community_id, rows)}
+    rows = await uow.execute(_MEMBERS_WITH_ROLES, {"community_id": community_id, "user_ids": list(user_ids)})
+    held: dict[int, list[int]] = {}
+    first: dict[int, object] = {}
+    for row in rows:
+        first.setdefault(row.user_id, row)
+        if row.role_id is not None:
+            held.setdefault(row.user_id, []).append(row.role_id)
+    by_id = {
+        user_id: MemberRecord(
+            user_id=user_id,
+            community_id=row.community_id,
+            role_ids=tuple(held.get(user_id, ())),
+            nickname=row.nickname,
+            joined_at_ms=row.joined_at,
+            invite_code=row.invite_code,
+        )
+        for user_id, row in first.items()
+    }
     return [by_id[user_id] for user_id in user_ids if user_id in by_id]
 
 
@@ -117,13 +152,20 @@ _INSERT_MEMBER = Prepared.insert_or_ignore(
 )
 
 
+_MAKE_PERMANENT = Prepared(
+    update(members)
+    .where(
+        members.c.community_id == bindparam("community_id"),
+        members.c.user_id == bindparam("user_id"),
+        members.c.temporary.is_(True),
+    )
+    .values(temporary=False)
+)
+
+
 async def make_permanent(uow: UnitOfWork, community_id: int, user_id: int) -> None:
     """A temporary member given a role stays."""
-    await uow.execute(
-        update(members)
-        .where(members.c.community_id == community_id, members.c.user_id == user_id, members.c.temporary.is_(True))
-        .values(temporary=False)
-    )
+    await uow.execute(_MAKE_PERMANENT, {"community_id": community_id, "user_id": user_id})
 
 
 async def delete_member(uow: UnitOfWork, community_id: int, user_id: int, *, only_temporary: bool = False) -> bool:
@@ -142,27 +184,23 @@ async def delete_member(uow: UnitOfWork, community_id: int, user_id: int, *, onl
     return True
 
 
+_MEMBER_KEY = (members.c.community_id == bindparam("community_id")) & (members.c.user_id == bindparam("user_id"))
+_LOCK_MEMBER = Prepared(select(members.c.user_id).where(_MEMBER_KEY).with_for_update())
+_SET_MUTED = Prepared(update(members).where(_MEMBER_KEY).values(muted=bindparam("muted")))
+_SET_NICKNAME = Prepared(update(members).where(_MEMBER_KEY).values(nickname=bindparam("nickname")))
+
+
 async def lock_member(uow: UnitOfWork, community_id: int, user_id: int) -> None:
     """Locks the membership row until the transaction ends (PostgreSQL; SQLite transactions already take turns)."""
-    await uow.execute(
-        select(members.c.user_id)
-        .where(members.c.community_id == community_id, members.c.user_id == user_id)
-        .with_for_update()
-    )
+    await uow.execute(_LOCK_MEMBER, {"community_id": community_id, "user_id": user_id})
 
 
 async def set_member_muted(uow: UnitOfWork, community_id: int, user_id: int, muted: bool) -> None:
-    await uow.execute(
-        update(members).where(members.c.community_id == community_id, members.c.user_id == user_id).values(muted=muted)
-    )
+    await uow.execute(_SET_MUTED, {"community_id": community_id, "user_id": user_id, "muted": muted})
 
 
 async def set_nickname(uow: UnitOfWork, community_id: int, user_id: int, nickname: str | None) -> None:
-    await uow.execute(
-        update(members)
-        .where(members.c.community_id == community_id, members.c.user_id == user_id)
-        .values(nickname=nickname)
-    )
+    await uow.execute(_SET_NICKNAME, {"community_id": community_id, "user_id": user_id, "nickname": nickname})
 
 
 async def add_roles(uow: UnitOfWork, community_id: int, user_id: int, role_ids: Sequence[int]) -> list[int]:
@@ -203,15 +241,19 @@ _GRANT_ROLE = Prepared(
 )
 
 
+_REMOVE_ROLES = Prepared(
+    delete(member_roles).where(
+        member_roles.c.community_id == bindparam("community_id"),
+        member_roles.c.user_id == bindparam("user_id"),
+        member_roles.c.role_id.in_(bindparam("role_ids", expanding=True)),
+    )
+)
+
+
 async def remove_roles(uow: UnitOfWork, community_id: int, user_id: int, role_ids: Sequence[int]) -> None:
     if role_ids:
-        await uow.execute(
-            delete(member_roles).where(
-                member_roles.c.community_id == community_id,
-                member_roles.c.user_id == user_id,
-                member_roles.c.role_id.in_(list(role_ids)),
-            )
-        )
+        params = {"community_id": community_id, "user_id": user_id, "role_ids": list(role_ids)}
+        await uow.execute(_REMOVE_ROLES, params)
 
 
 async def count_members(uow: UnitOfWork, community_id: int) -> int:

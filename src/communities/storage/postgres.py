@@ -37,6 +37,7 @@ from communities.storage.database import (
     UnitOfWork,
     normalize_url,
     translate_error,
+    write_pending_events,
 )
 
 # How long a unit of work waits for a free pooled connection (SQLAlchemy's pool_timeout default) before the
@@ -221,7 +222,7 @@ class _Compiler:
 
 
 class _PostgresUnitOfWork(UnitOfWork):
-    __slots__ = ("_compiler", "_connection", "_database", "_transaction", "published")
+    __slots__ = ("_compiler", "_connection", "_database", "_transaction", "pending_events", "published")
 
     def __init__(self, database: PostgresDatabase, connection, transaction):
         self._database = database
@@ -229,6 +230,7 @@ class _PostgresUnitOfWork(UnitOfWork):
         self._connection = connection
         self._transaction = transaction  # None while a read-only unit of work has only read
         self.published = False
+        self.pending_events = []
 
     async def _begin(self) -> None:
         transaction = self._connection.transaction()
@@ -405,25 +407,33 @@ class _PostgresTransaction:
 
     async def __aexit__(self, exc_type, exc, traceback) -> None:
         uow = self._uow
-        transaction = uow._transaction
         try:
             if exc_type is not None:
-                if transaction is not None:
-                    with contextlib.suppress(Exception):
-                        await transaction.rollback()
+                await self._rollback()
                 if isinstance(exc, Exception) and (replacement := translate_error(exc)) is not None:
                     raise replacement from exc
                 return
-            if transaction is not None:
-                try:
-                    await transaction.commit()
-                except Exception as error:
-                    raise translate_error(error) or error from error
+            try:
+                if uow.pending_events:
+                    await write_pending_events(uow)
+                if uow._transaction is not None:
+                    await uow._transaction.commit()
+            except BaseException as error:
+                await self._rollback()
+                if isinstance(error, Exception) and (replacement := translate_error(error)) is not None:
+                    raise replacement from error
+                raise
         finally:
             await self._release()
         database = self._database
         if uow.published and database.on_publish is not None:
             database.on_publish()
+
+    async def _rollback(self) -> None:
+        transaction = self._uow._transaction
+        if transaction is not None:
+            with contextlib.suppress(Exception):
+                await transaction.rollback()
 
     async def _release(self) -> None:
         connection, self._connection = self._connection, None

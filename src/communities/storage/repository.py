@@ -293,16 +293,24 @@ def _membership(row: Row, member_roles_: tuple[Role, ...], user_id: int) -> Memb
     )
 
 
-_ROLE_COLUMNS = (member_roles.c.community_id, roles.c.id, roles.c.permissions, roles.c.priority)
-_ROLES_OF_MEMBER = Prepared(
-    select(*_ROLE_COLUMNS)
-    .join(roles, roles.c.id == member_roles.c.role_id)
-    .where(member_roles.c.user_id == bindparam("user_id"), member_roles.c.community_id == bindparam("community_id"))
-)
+# The community, the member's standing and the roles it holds, in one statement: one row per role, or one row
+# with NULL role columns for a member holding none.
 _MEMBERSHIP = Prepared(
-    select(*_COMMUNITY_COLUMNS, members.c.muted)
-    .join(members, members.c.community_id == communities.c.id)
-    .where(communities.c.id == bindparam("community_id"), members.c.user_id == bindparam("user_id"))
+    select(
+        *_COMMUNITY_COLUMNS,
+        members.c.muted,
+        roles.c.id.label("role_id"),
+        roles.c.permissions.label("role_permissions"),
+        roles.c.priority.label("role_priority"),
+    )
+    .select_from(members)
+    .join(communities, communities.c.id == members.c.community_id)
+    .outerjoin(
+        member_roles,
+        (member_roles.c.community_id == members.c.community_id) & (member_roles.c.user_id == members.c.user_id),
+    )
+    .outerjoin(roles, roles.c.id == member_roles.c.role_id)
+    .where(members.c.community_id == bindparam("community_id"), members.c.user_id == bindparam("user_id"))
 )
 # Every membership of a user with the roles held in each: one row per (community, role), or one row with NULL
 # role columns for a community where the user holds none.
@@ -333,11 +341,15 @@ async def get_community(uow: UnitOfWork, community_id: int) -> CommunityRecord |
 
 async def membership(uow: UnitOfWork, community_id: int, user_id: int) -> Membership | None:
     """The community and the caller's standing in it, or None when the caller is not a member (or it is gone)."""
-    row = (await uow.execute(_MEMBERSHIP, {"community_id": community_id, "user_id": user_id})).first()
-    if row is None:
+    rows = (await uow.execute(_MEMBERSHIP, {"community_id": community_id, "user_id": user_id})).all()
+    if not rows:
         return None
-    held = await uow.execute(_ROLES_OF_MEMBER, {"user_id": user_id, "community_id": community_id})
-    return _membership(row, tuple(Role(id=r.id, permissions=r.permissions, priority=r.priority) for r in held), user_id)
+    held = tuple(
+        Role(id=row.role_id, permissions=row.role_permissions, priority=row.role_priority)
+        for row in rows
+        if row.role_id is not None
+    )
+    return _membership(rows[0], held, user_id)
 
 
 async def memberships_of(db: Database, user_id: int) -> list[Membership]:
@@ -369,19 +381,33 @@ async def insert_community(
     system_channel_id: int,
     now_ms: int,
 ) -> None:
-    await uow.execute(
-        insert(communities).values(
-            id=community_id,
-            name=name,
-            owner_id=owner_id,
-            default_permissions=default_permissions,
-            system_channel_id=system_channel_id,
-            join_messages=True,
-            role_count=0,
-            channel_count=0,
-            created_at=now_ms,
-        )
+    """The community, counting its first channel (`system_channel_id`, which the caller inserts in the same unit
+    of work with channels.insert_channel(new_community=True)) and its first channels version."""
+    params = {
+        "id": community_id,
+        "name": name,
+        "owner_id": owner_id,
+        "default_permissions": default_permissions,
+        "system_channel_id": system_channel_id,
+        "created_at": now_ms,
+    }
+    await uow.execute(_INSERT_COMMUNITY, params)
+
+
+_INSERT_COMMUNITY = Prepared(
+    insert(communities).values(
+        id=bindparam("id"),
+        name=bindparam("name"),
+        owner_id=bindparam("owner_id"),
+        default_permissions=bindparam("default_permissions"),
+        system_channel_id=bindparam("system_channel_id"),
+        join_messages=True,
+        role_count=0,
+        channel_count=1,
+        channels_version=1,
+        created_at=bindparam("created_at"),
     )
+)
 
 
 async def update_community(uow: UnitOfWork, community_id: int, **values) -> None:

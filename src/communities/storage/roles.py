@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Row
 
-from communities.storage.database import UnitOfWork
+from communities.storage.database import Prepared, UnitOfWork
 from communities.storage.tables import communities, member_roles, roles
 
 
@@ -64,36 +64,39 @@ async def get_role(uow: UnitOfWork, community_id: int, role_id: int) -> RoleReco
     return _role(row) if row else None
 
 
+_ROLES_BY_ID = Prepared(
+    select(*_COLUMNS).where(
+        roles.c.community_id == bindparam("community_id"), roles.c.id.in_(bindparam("role_ids", expanding=True))
+    )
+)
+
+
 async def roles_by_id(uow: UnitOfWork, community_id: int, role_ids: Iterable[int]) -> dict[int, RoleRecord]:
     ids = list(role_ids)
     if not ids:
         return {}
-    rows = await uow.execute(select(*_COLUMNS).where(roles.c.community_id == community_id, roles.c.id.in_(ids)))
+    rows = await uow.execute(_ROLES_BY_ID, {"community_id": community_id, "role_ids": ids})
     return {row.id: _role(row) for row in rows}
 
 
+_CLAIM_ROLE_SLOT = Prepared(
+    update(communities)
+    .where(communities.c.id == bindparam("community_id"), communities.c.role_count < bindparam("limit"))
+    .values(role_count=communities.c.role_count + 1)
+)
+
+
 async def claim_role_slot(uow: UnitOfWork, community_id: int, limit: int) -> bool:
-    result = await uow.execute(
-        update(communities)
-        .where(communities.c.id == community_id, communities.c.role_count < limit)
-        .values(role_count=communities.c.role_count + 1)
-    )
+    result = await uow.execute(_CLAIM_ROLE_SLOT, {"community_id": community_id, "limit": limit})
     return result.rowcount == 1
 
 
+_ROLE_FIELDS = tuple(RoleRecord.__dataclass_fields__)
+_INSERT_ROLE = Prepared(insert(roles).values(**{name: bindparam(name) for name in _ROLE_FIELDS}))
+
+
 async def insert_role(uow: UnitOfWork, role: RoleRecord) -> None:
-    await uow.execute(
-        insert(roles).values(
-            id=role.id,
-            community_id=role.community_id,
-            name=role.name,
-            permissions=role.permissions,
-            priority=role.priority,
-            color=role.color,
-            separated=role.separated,
-            public=role.public,
-        )
-    )
+    await uow.execute(_INSERT_ROLE, {name: getattr(role, name) for name in _ROLE_FIELDS})
 
 
 async def update_role(uow: UnitOfWork, role_id: int, **values) -> None:

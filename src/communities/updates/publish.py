@@ -73,7 +73,7 @@ async def _publish(
 ) -> None:
     payload = updates_pb2.Update()
     getattr(payload, event).CopyFrom(message)
-    await events_repo.append(
+    events_repo.append(
         uow,
         event_id=source.next_id(),
         community_id=community_id,

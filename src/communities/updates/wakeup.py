@@ -68,10 +68,11 @@ class PostgresWakeup:
     async def sequence(self) -> None:
         while True:
             async with self._db.unit_of_work(write=True) as uow:
-                last = await events_repo.sequence_pending(uow)
-            if last is None:
-                return
-            self._hub.poke()  # our own streams need not wait for the NOTIFY
+                last, more = await events_repo.sequence_pending(uow)
+            if last is not None:
+                self._hub.poke()  # our own streams need not wait for the NOTIFY
+            if not more:
+                return  # events committed since then have asked for another round (or will be, by their replica)
 
     async def _listen_forever(self) -> None:
         dsn = asyncpg_dsn(self._db.url)
