@@ -1,7 +1,8 @@
 """Messages scenarios for the bench harness: `python -m bench.messages [bench.run flags]` from the project root.
 
 Registers these scenarios in bench.scenarios.SCENARIOS (also in the spawned client processes, which import this
-module as their main module) and runs bench.run with them unless `--scenarios` is given:
+module as their main module) and runs bench.run with them (all of them and get_communities unless `--scenarios` is
+given), on each of bench.run's `--databases`:
 - send_message_10 / _1000 / _10000: a member sends messages in the system channel of a community of 10, 1,000 or
   10,000 members (members written in bulk into the database, not through RPCs). Goals: >= 0.4 of the ceiling at
   1,000; flat over the three sizes (sending writes no row per member).
@@ -12,6 +13,7 @@ module as their main module) and runs bench.run with them unless `--scenarios` i
 
 from __future__ import annotations
 
+import asyncio
 import random
 import sqlite3
 import sys
@@ -23,25 +25,44 @@ from bench.scenarios import SCENARIOS, Scenario, SetupContext, SetupError, Workl
 from communities.v1 import communities_pb2, invites_pb2, messages_pb2, messages_pb2_grpc
 
 MESSAGES = "/communities.v1.Messages/"
+SQLITE_BATCH = 20_000
 COMMUNITIES = "/communities.v1.Communities/"
 
 
-def _database_path(ctx: SetupContext) -> str:
+async def _insert_rows(ctx: SetupContext, rows_by_table: list[tuple[str, tuple[str, ...], list[tuple]]]) -> None:
+    """Rows written straight into the server's database, not through RPCs: on SQLite with executemany in short
+    transactions (WAL: the server keeps serving and writing meanwhile), on PostgreSQL with COPY in one transaction
+    (then ANALYZE, so that the planner knows the new sizes at once)."""
     url = ctx.server.database
-    if not url.startswith("sqlite:///"):
-        raise SetupError("the messages scenarios seed data with SQLite writes: run them on SQLite")
-    return url.removeprefix("sqlite:///")
+    if url.startswith("sqlite:///"):
+        connection = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=60)
+        try:
+            connection.execute("PRAGMA foreign_keys=ON")
+            for table, columns, rows in rows_by_table:
+                marks = ", ".join("?" for _ in columns)
+                for start in range(0, len(rows), SQLITE_BATCH):
+                    with connection:  # short transactions: the server's own writes (worker lease) get through
+                        connection.executemany(
+                            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
+                            rows[start : start + SQLITE_BATCH],
+                        )
+                    await asyncio.sleep(0.05)
+        finally:
+            connection.close()
+        return
+    import asyncpg
 
+    from communities.storage.postgres import asyncpg_dsn
 
-def _bulk(ctx: SetupContext, work) -> None:
-    """Write straight into the server's SQLite file (WAL: the server keeps serving meanwhile)."""
-    connection = sqlite3.connect(_database_path(ctx), timeout=60)
+    connection = await asyncpg.connect(asyncpg_dsn(url))
     try:
-        connection.execute("PRAGMA foreign_keys=ON")
-        with connection:
-            work(connection)
+        async with connection.transaction():
+            for table, columns, rows in rows_by_table:
+                await connection.copy_records_to_table(table, records=rows, columns=list(columns))
+        for table, _, _ in rows_by_table:
+            await connection.execute(f"ANALYZE {table}")
     finally:
-        connection.close()
+        await connection.close()
 
 
 def _fake_ids(count: int) -> list[int]:
@@ -59,28 +80,31 @@ async def _community(ctx: SetupContext, owner) -> tuple[int, int]:
     return community.id, settings.system_messages.channel_id
 
 
-def _add_members(ctx: SetupContext, community_id: int, count: int) -> None:
+async def _add_members(ctx: SetupContext, community_id: int, count: int) -> None:
     now = int(time.time() * 1000)
     ids = _fake_ids(count)
-
-    def work(connection: sqlite3.Connection) -> None:
-        connection.executemany(
-            "INSERT INTO users (id, name, bot, community_count, created_at) VALUES (?, ?, 0, 1, ?)",
-            [(user_id, f"bench member {index}", now) for index, user_id in enumerate(ids)],
-        )
-        connection.executemany(
-            "INSERT INTO members (community_id, user_id, joined_at, muted, temporary) VALUES (?, ?, ?, 0, 0)",
-            [(community_id, user_id, now) for user_id in ids],
-        )
-
-    _bulk(ctx, work)
+    await _insert_rows(
+        ctx,
+        [
+            (
+                "users",
+                ("id", "name", "bot", "community_count", "created_at"),
+                [(user_id, f"bench member {index}", False, 1, now) for index, user_id in enumerate(ids)],
+            ),
+            (
+                "members",
+                ("community_id", "user_id", "joined_at", "muted", "temporary"),
+                [(community_id, user_id, now, False, False) for user_id in ids],
+            ),
+        ],
+    )
 
 
 def _send_setup(members: int):
     async def setup(ctx: SetupContext) -> Workload:
         owner = await ctx.principal(f"bench sender owner {members}", bot=True)
         community_id, channel_id = await _community(ctx, owner)
-        _add_members(ctx, community_id, members - 1)
+        await _add_members(ctx, community_id, members - 1)
         stub = messages_pb2_grpc.MessagesStub(ctx.channel)
         sent = await stub.SendMessage(
             messages_pb2.SendMessage(channel_id=channel_id, text="hello <@1> @everyone"),
@@ -106,24 +130,20 @@ def _history_setup(count: int):
         now = int(time.time() * 1000)
         ids = _fake_ids(count)
 
-        def work(connection: sqlite3.Connection) -> None:
-            batch = 50_000
-            for start in range(0, count, batch):
-                connection.executemany(
-                    "INSERT INTO messages (id, channel_id, community_id, seq, author_id, type, text, created_at, "
-                    "mention_user_ids, mention_role_ids, mention_everyone, deleted) "
-                    "VALUES (?, ?, ?, ?, ?, 1, ?, ?, '', '', 0, 0)",
-                    [
-                        (ids[index], channel_id, community_id, index + 1, author, f"seeded message {index}", now)
-                        for index in range(start, min(count, start + batch))
-                    ],
-                )
-            connection.execute(
-                "INSERT INTO message_channels (channel_id, community_id, last_seq, live_count) VALUES (?, ?, ?, ?)",
-                (channel_id, community_id, count, count),
-            )
-
-        _bulk(ctx, work)
+        columns = ("id", "channel_id", "community_id", "seq", "author_id", "type", "text", "created_at")
+        columns += ("mention_user_ids", "mention_role_ids", "mention_everyone", "deleted")
+        rows = [
+            (ids[index], channel_id, community_id, index + 1, author, 1, f"seeded {index}", now, "", "", False, False)
+            for index in range(count)
+        ]
+        counters = [(channel_id, community_id, count, count)]
+        await _insert_rows(
+            ctx,
+            [
+                ("messages", columns, rows),
+                ("message_channels", ("channel_id", "community_id", "last_seq", "live_count"), counters),
+            ],
+        )
         stub = messages_pb2_grpc.MessagesStub(ctx.channel)
         page = await stub.GetHistory(
             messages_pb2.GetHistory(channel_id=channel_id, limit=50), metadata=owner.metadata, timeout=30
@@ -204,6 +224,11 @@ def main(argv: list[str]) -> int:
 
     if not any(arg.startswith("--scenarios") for arg in argv):
         argv = [*argv, "--scenarios", ",".join([*NAMES, "get_communities"])]
+    # bench.run's unloaded latencies and member-count scale series belong to its own scenarios.
+    defaults = {"--latency-calls": "0", "--scale": "none"}
+    for flag, value in defaults.items():
+        if not any(arg.split("=")[0] == flag for arg in argv):
+            argv = [*argv, flag, value]
     return run_main(argv)
 
 

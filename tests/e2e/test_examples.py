@@ -19,6 +19,8 @@ from communities.v1 import (
     invites_pb2_grpc,
     members_pb2,
     members_pb2_grpc,
+    messages_pb2,
+    messages_pb2_grpc,
     roles_pb2,
     roles_pb2_grpc,
 )
@@ -46,6 +48,7 @@ class World:
     bots: dict[str, Account]  # one bot per language, so each language's run starts from nothing
     player: Account
     supporter: Account
+    env: dict[str, str]  # the server's database, for tests that make accounts of their own with the CLI
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +91,7 @@ def world(tmp_path_factory) -> World:
                 lambda args: create(*args),
                 [("Python Game Bot", True), ("Node Game Bot", True), ("Alice", False), ("Sam", False)],
             )
-        yield World(listen, {"python": python_bot, "node": node_bot}, player, supporter)
+        yield World(listen, {"python": python_bot, "node": node_bot}, player, supporter, env)
 
         tokens = {python_bot.token, node_bot.token, player.token, supporter.token}
         assert not tokens & set(TOKEN_RE.findall(server.output())), f"a token was logged\n{server.describe()}"
@@ -283,3 +286,54 @@ def test_server_not_running(language, node_if_needed):
     assert result.returncode != 0, result.describe()
     assert "error: UNAVAILABLE: " in result.stderr, result.describe()
     assert "is the server running?" in result.stderr, result.describe()
+
+
+def test_post_and_read(world):
+    """examples/python/post_and_read.py (Python only): a bot posts, a person's unread count goes up and back to
+    zero after MarkRead. Accounts of its own, so that the invite walk-throughs' assertions are not disturbed."""
+
+    def create(name: str, bot: bool = False) -> Account:
+        args = [COMMUNITIES, "users", "create", name, *(["--bot"] if bot else []), "--json"]
+        made = run(args, env=world.env).ok().json()
+        return Account(int(made["id"]), made["name"], made["token"])
+
+    bot, reader = create("Post Bot", bot=True), create("Rita")
+    settings = {"COMMUNITIES_ADDRESS": world.address, "COMMUNITIES_BOT_TOKEN": bot.token}
+    welcome = f"Welcome to My Game, <@{reader.id}>!"
+    posted = []
+    for attempt in range(2):  # again: the same community and membership, one more message, the same counts
+        result = run_example("python", "post_and_read", **settings, COMMUNITIES_PLAYER_TOKEN=reader.token).ok()
+        lines = result.stdout.splitlines()
+        unread = [line.split(": ", 1)[1] for line in lines if line.startswith("Rita's unread in My Game: ")]
+        assert unread == ["0 (mentions: 0)", "1 (mentions: 1)", "0 (mentions: 0)"], result.describe()
+        message_id = int(line_value(result, "Post Bot posted message ").split(":")[0])
+        posted.append(message_id)
+        history = lines[lines.index(f"Rita reads the newest {2 + attempt} messages:") + 1 :][: 2 + attempt]
+        assert history[0].endswith(f" Post Bot: {welcome}"), result.describe()
+        assert history[-1].endswith(" Rita joined"), result.describe()
+        assert f"Rita marked message {message_id} read: 0 unread in the channel (mentions: 0)" in lines
+    community = community_id(result)
+
+    # Checked independently: two messages by the bot mentioning the reader, the newest one read, nothing unread.
+    with grpc.insecure_channel(world.address) as channel:
+        messages = messages_pb2_grpc.MessagesStub(channel)
+        states = messages.GetReadStates(
+            messages_pb2.GetReadStates(community_id=community), metadata=as_user(reader), timeout=10
+        ).states
+        [state] = states
+        page = messages.GetHistory(
+            messages_pb2.GetHistory(channel_id=state.channel_id, limit=10), metadata=as_user(reader), timeout=10
+        ).messages
+    assert (state.last_read_message_id, state.unread_count, state.unread_mention_count) == (posted[-1], 0, 0)
+    assert [m.id for m in page if m.author_id == bot.id] == posted[::-1]
+    assert all(list(m.mention_user_ids) == [reader.id] and m.text == welcome for m in page if m.author_id == bot.id)
+    assert [m.type for m in page if m.author_id == reader.id] == [messages_pb2.MESSAGE_TYPE_JOIN]
+
+
+def test_post_and_read_needs_the_reader_token(world):
+    result = run_example(
+        "python", "post_and_read", COMMUNITIES_ADDRESS=world.address, COMMUNITIES_BOT_TOKEN=world.bots["python"].token
+    )
+    assert result.returncode != 0, result.describe()
+    assert "COMMUNITIES_PLAYER_TOKEN is not set" in result.stderr, result.describe()
+    assert result.stdout == "", result.describe()

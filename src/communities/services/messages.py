@@ -13,7 +13,8 @@ the shorter of (old marker, new marker] and (new marker, end]. Mentions are rows
 (users, roles, the community id for @everyone); unread mentions count those rows after the marker.
 Visibility is applied when totals are read: a channel the member cannot view now adds nothing, so role and
 override changes need no writes here. GetCommunities reads the unread channels of all the caller's communities
-in one statement, the applicable overrides in a second, mentions (only if anything is unread) in a third.
+and their unread mentions in one statement, and the applicable overrides only for channels whose visibility for
+the caller's standing is not cached yet.
 """
 
 from __future__ import annotations
@@ -163,14 +164,11 @@ async def _post(
 
 async def announce_join(app: App, uow: UnitOfWork, community_id: int, user_id: int) -> MessageRecord | None:
     """In the join's unit of work: with join messages on and a system channel, a MESSAGE_TYPE_JOIN message there
-    by the new member."""
-    community = await repo.get_community(uow, community_id)
-    if community is None or not community.join_messages or community.system_channel_id is None:
+    by the new member. Reads one row (the channel) before posting: it runs in every join's transaction."""
+    channel_id = await messages_repo.join_message_channel(uow, community_id, ChannelType.TEXT)
+    if channel_id is None:
         return None
-    channel = await channels_repo.get_channel(uow, community.system_channel_id)
-    if channel is None or channel.community_id != community_id or channel.type != ChannelType.TEXT:
-        return None
-    return await _post(app, uow, community_id, channel.id, user_id, "", TYPE_JOIN, mention_parser.NONE, None)
+    return await _post(app, uow, community_id, channel_id, user_id, "", TYPE_JOIN, mention_parser.NONE, None)
 
 
 def _limit(value: int) -> int:
@@ -298,31 +296,54 @@ async def get_read_states(app: App, principal: Principal, community_id: int) -> 
     return [states[channel_id] for channel_id in visible]
 
 
+def _visibility_key(membership: repo.Membership) -> tuple:
+    """What decides which channels of the community the member can view (as GetChannels' cache key): the
+    community's channels_version (bumped by every channel and override change) and the member's standing."""
+    member = membership.member
+    return (
+        "unread-visibility",
+        membership.community.id,
+        membership.community.channels_version,
+        member.is_owner,
+        member.default_permissions,
+        tuple(sorted((role.id, role.permissions) for role in member.roles)),
+    )
+
+
 async def unread_totals(app: App, user_id: int, memberships: list[repo.Membership]) -> dict[int, tuple[int, int]]:
-    """community id -> (unread messages, unread mentions) over the channels the user can view now. A constant
-    number of statements for all its communities: never one per community or per message."""
+    """community id -> (unread messages, unread mentions) over the channels the user can view now. One statement
+    for all its communities, never one per community or per message; a second (the overrides that apply to the
+    user) only for channels whose visibility for this standing is not known yet: it is kept in app.channel_lists
+    under the same kind of key as GetChannels' lists."""
     channels = await messages_repo.unread_channels(app.db, user_id)
     if not channels:
         return {}
     by_community = {membership.community.id: membership for membership in memberships}
-    overrides = await messages_repo.overrides_for_user(app.db, user_id)
-    bases: dict[int, int] = {}
-    visible: list[ChannelUnread] = []
+    known: dict[int, dict[int, bool]] = {}  # community id -> channel id -> visible
+    unknown: list[ChannelUnread] = []
     for channel in channels:
         membership = by_community.get(channel.community_id)
         if membership is None:
             continue
-        member = membership.member
-        base = bases.get(channel.community_id)
-        if base is None:
-            base = bases[channel.community_id] = community_permissions(member)
-        if channel_permissions(member, overrides.get(channel.channel_id, {}), base):
-            visible.append(channel)
-    if not visible:
-        return {}
-    mentions = await messages_repo.unread_mentions(app.db, user_id)
+        visible = known.get(channel.community_id)
+        if visible is None:
+            key = _visibility_key(membership)
+            visible = app.channel_lists.get(key)
+            if visible is None:
+                visible = {}
+                app.channel_lists.put(key, visible)
+            known[channel.community_id] = visible
+        if channel.channel_id not in visible:
+            unknown.append(channel)
+    if unknown:
+        overrides = await messages_repo.overrides_for_user(app.db, user_id)
+        for channel in unknown:
+            member = by_community[channel.community_id].member
+            permissions = channel_permissions(member, overrides.get(channel.channel_id, {}))
+            known[channel.community_id][channel.channel_id] = bool(permissions)
     totals: dict[int, tuple[int, int]] = {}
-    for channel in visible:
-        unread, mentioned = totals.get(channel.community_id, (0, 0))
-        totals[channel.community_id] = (unread + channel.unread, mentioned + mentions.get(channel.channel_id, 0))
+    for channel in channels:
+        if known.get(channel.community_id, {}).get(channel.channel_id):
+            unread, mentioned = totals.get(channel.community_id, (0, 0))
+            totals[channel.community_id] = (unread + channel.unread, mentioned + channel.mentions)
     return {key: (_u32(unread), _u32(mentioned)) for key, (unread, mentioned) in totals.items()}

@@ -13,6 +13,8 @@ from communities.domain.permissions import Override
 from communities.storage.database import Database, Prepared, UnitOfWork
 from communities.storage.tables import (
     channel_overrides,
+    channels,
+    communities,
     member_roles,
     members,
     message_channels,
@@ -66,30 +68,20 @@ _COLUMNS = (
 )
 
 
-def _ids(text: str) -> list[int]:
-    return [int(part) for part in text.split()] if text else []
-
-
 def join_ids(ids: Iterable[int]) -> str:
     return " ".join(str(value) for value in ids)
 
 
 def _message(row) -> MessageRecord:
+    """A row of _COLUMNS (in MessageRecord's field order) as a record: built for every message of a history page."""
+    user_ids, role_ids = row[9], row[10]
     return MessageRecord(
-        id=row.id,
-        community_id=row.community_id,
-        channel_id=row.channel_id,
-        seq=row.seq,
-        author_id=row.author_id,
-        type=row.type,
-        text=row.text,
-        created_at_ms=row.created_at,
-        edited_at_ms=row.edited_at,
-        mention_user_ids=_ids(row.mention_user_ids),
-        mention_role_ids=_ids(row.mention_role_ids),
-        mention_everyone=bool(row.mention_everyone),
-        client_id=row.client_id,
-        deleted=bool(row.deleted),
+        *row[:9],
+        [int(part) for part in user_ids.split()] if user_ids else [],
+        [int(part) for part in role_ids.split()] if role_ids else [],
+        bool(row[11]),
+        row[12],
+        bool(row[13]),
     )
 
 
@@ -238,6 +230,27 @@ async def existing_members(uow: UnitOfWork, community_id: int, user_ids: list[in
         select(members.c.user_id).where(members.c.community_id == community_id, members.c.user_id.in_(user_ids))
     )
     return {row.user_id for row in rows}
+
+
+# The community's system channel when join messages are on and it is one of its channels of the given type.
+_JOIN_CHANNEL = Prepared(
+    select(channels.c.id)
+    .select_from(communities)
+    .join(channels, channels.c.id == communities.c.system_channel_id)
+    .where(
+        communities.c.id == bindparam("community_id"),
+        communities.c.join_messages.is_(True),
+        channels.c.community_id == communities.c.id,
+        channels.c.type == bindparam("channel_type"),
+    )
+)
+
+
+async def join_message_channel(uow: UnitOfWork, community_id: int, channel_type: int) -> int | None:
+    """Where a join to the community is announced: its system channel, if join messages are on and that is a
+    channel of the community of `channel_type`; else None. One prepared statement."""
+    row = (await uow.execute(_JOIN_CHANNEL, {"community_id": community_id, "channel_type": channel_type})).first()
+    return row.id if row else None
 
 
 _BY_CLIENT_ID = Prepared(
@@ -390,9 +403,11 @@ async def delete_message(uow: UnitOfWork, record: MessageRecord) -> bool:
 
 # ------------------------------------------------------------------------------------------------ read state
 
-_LOCK_CHANNEL = select(message_channels.c.last_seq, message_channels.c.live_count).where(
+_CHANNEL_COUNTERS = select(message_channels.c.last_seq, message_channels.c.live_count).where(
     message_channels.c.channel_id == bindparam("channel_id")
 )
+# On PostgreSQL the row stays locked until commit (SQLite's writer holds the database lock anyway).
+_LOCK_CHANNEL = Prepared(_CHANNEL_COUNTERS, postgresql=_CHANNEL_COUNTERS.with_for_update())
 _READ_STATE = Prepared(
     select(
         read_states.c.read_seq, read_states.c.read_message_id, read_states.c.live_read, read_states.c.own_unread
@@ -415,6 +430,18 @@ _COUNT_OWN = Prepared(
 )
 
 
+def _save_read_state(dialect_insert):
+    columns = ("user_id", "channel_id", "community_id", "read_seq", "read_message_id", "live_read", "own_unread")
+    statement = dialect_insert(read_states).values({name: bindparam(name) for name in columns})
+    return statement.on_conflict_do_update(
+        index_elements=[read_states.c.user_id, read_states.c.channel_id],
+        set_={name: statement.excluded[name] for name in columns[3:]},
+    )
+
+
+_SAVE_READ_STATE = Prepared(_save_read_state(sqlite.insert), postgresql=_save_read_state(postgresql.insert))
+
+
 async def read_state(uow: UnitOfWork, user_id: int, channel_id: int) -> ReadRecord | None:
     row = (await uow.execute(_READ_STATE, {"user_id": user_id, "channel_id": channel_id})).first()
     return ReadRecord(row.read_seq, row.read_message_id, row.live_read, row.own_unread) if row else None
@@ -422,8 +449,7 @@ async def read_state(uow: UnitOfWork, user_id: int, channel_id: int) -> ReadReco
 
 async def lock_channel(uow: UnitOfWork, channel_id: int) -> tuple[int, int]:
     """(last_seq, live_count) of the channel, its row locked until commit on PostgreSQL."""
-    statement = _LOCK_CHANNEL.with_for_update() if uow.dialect == "postgresql" else _LOCK_CHANNEL
-    row = (await uow.execute(statement, {"channel_id": channel_id})).first()
+    row = (await uow.execute(_LOCK_CHANNEL, {"channel_id": channel_id})).first()
     return (row.last_seq, row.live_count) if row else (0, 0)
 
 
@@ -458,13 +484,7 @@ async def mark_read(
         "live_read": new.live_read,
         "own_unread": new.own_unread,
     }
-    insert = (postgresql.insert if uow.dialect == "postgresql" else sqlite.insert)(read_states).values(**values)
-    await uow.execute(
-        insert.on_conflict_do_update(
-            index_elements=[read_states.c.user_id, read_states.c.channel_id],
-            set_={key: insert.excluded[key] for key in ("read_seq", "read_message_id", "live_read", "own_unread")},
-        )
-    )
+    await uow.execute(_SAVE_READ_STATE, values)
     return new, live_count
 
 
@@ -481,8 +501,28 @@ class ChannelUnread:
     mentions: int = 0
 
 
-# Every channel with messages in the user's communities where something is unread for it. One statement for all
-# of the user's communities: its size grows with their channels, never with their messages.
+def _mentions_after_marker(user_id=None):
+    """Messages after the user's marker (read_states.read_seq), not its own, that mention it, one of its roles,
+    or everyone: the mention rows after the marker (index on channel and seq), never the messages."""
+    user_id = bindparam("user_id") if user_id is None else user_id
+    community_id = message_mentions.c.community_id
+    my_roles = select(member_roles.c.role_id).where(
+        member_roles.c.user_id == user_id, member_roles.c.community_id == community_id
+    )
+    return and_(
+        message_mentions.c.seq > func.coalesce(read_states.c.read_seq, 0),
+        message_mentions.c.author_id != user_id,
+        or_(
+            message_mentions.c.target_id == user_id,
+            message_mentions.c.target_id == community_id,
+            message_mentions.c.target_id.in_(my_roles),
+        ),
+    )
+
+
+# Every channel with messages in the user's communities where something is unread for it, with its unread
+# mentions. One statement for all of the user's communities: its size grows with their channels, never with
+# their messages.
 _UNREAD = Prepared(
     select(
         message_channels.c.channel_id,
@@ -492,6 +532,13 @@ _UNREAD = Prepared(
         read_states.c.read_message_id,
         read_states.c.live_read,
         read_states.c.own_unread,
+        select(func.count(func.distinct(message_mentions.c.message_id)))
+        .where(
+            message_mentions.c.channel_id == message_channels.c.channel_id,
+            _mentions_after_marker(),
+        )
+        .scalar_subquery()
+        .label("mentions"),
     )
     .select_from(members)
     .join(message_channels, message_channels.c.community_id == members.c.community_id)
@@ -549,14 +596,17 @@ _OVERRIDES = Prepared(
 )
 
 
-def _unread_row(row) -> ChannelUnread:
+def _unread_row(row, mentions: int = 0) -> ChannelUnread:
     unread = row.live_count - (row.live_read or 0) - (row.own_unread or 0)
-    return ChannelUnread(row.channel_id, row.community_id, row.read_seq or 0, row.read_message_id, max(unread, 0))
+    return ChannelUnread(
+        row.channel_id, row.community_id, row.read_seq or 0, row.read_message_id, max(unread, 0), mentions
+    )
 
 
 async def unread_channels(db: Database, user_id: int) -> list[ChannelUnread]:
-    """The channels of all the user's communities with unread messages (visibility not applied)."""
-    return [_unread_row(row) for row in await db.read(_UNREAD, {"user_id": user_id})]
+    """The channels of all the user's communities with unread messages, and their unread mentions of the user
+    (visibility not applied). One prepared statement."""
+    return [_unread_row(row, row.mentions) for row in await db.read(_UNREAD, {"user_id": user_id})]
 
 
 async def overrides_for_user(db: Database, user_id: int) -> dict[int, dict[int, Override]]:
@@ -567,49 +617,6 @@ async def overrides_for_user(db: Database, user_id: int) -> dict[int, dict[int, 
     return result
 
 
-# Unread mentions of the user in every unread channel of its communities: for each such channel, the mention rows
-# after the user's marker (index on channel and seq), never the messages.
-_UNREAD_MENTIONS = Prepared(
-    select(message_mentions.c.channel_id, func.count(func.distinct(message_mentions.c.message_id)).label("mentions"))
-    .select_from(members)
-    .join(message_channels, message_channels.c.community_id == members.c.community_id)
-    .outerjoin(
-        read_states,
-        and_(read_states.c.channel_id == message_channels.c.channel_id, read_states.c.user_id == members.c.user_id),
-    )
-    .join(
-        message_mentions,
-        and_(
-            message_mentions.c.channel_id == message_channels.c.channel_id,
-            message_mentions.c.seq > func.coalesce(read_states.c.read_seq, 0),
-        ),
-    )
-    .where(
-        members.c.user_id == bindparam("user_id"),
-        message_channels.c.live_count
-        > func.coalesce(read_states.c.live_read, 0) + func.coalesce(read_states.c.own_unread, 0),
-        message_mentions.c.author_id != bindparam("user_id"),
-        or_(
-            message_mentions.c.target_id == bindparam("user_id"),
-            message_mentions.c.target_id == message_mentions.c.community_id,
-            message_mentions.c.target_id.in_(
-                select(member_roles.c.role_id).where(
-                    member_roles.c.user_id == bindparam("user_id"),
-                    member_roles.c.community_id == message_mentions.c.community_id,
-                )
-            ),
-        ),
-    )
-    .group_by(message_mentions.c.channel_id)
-)
-
-
-async def unread_mentions(db: Database, user_id: int) -> dict[int, int]:
-    """channel id -> unread mentions of the user, over the unread channels of all its communities (visibility not
-    applied). One prepared statement."""
-    return {row.channel_id: row.mentions for row in await db.read(_UNREAD_MENTIONS, {"user_id": user_id})}
-
-
 async def community_channels(uow: UnitOfWork, user_id: int, community_id: int) -> dict[int, ChannelUnread]:
     """Every channel of the community with messages, and the user's read state in it."""
     rows = await uow.execute(_UNREAD_IN, {"user_id": user_id, "community_id": community_id})
@@ -617,28 +624,19 @@ async def community_channels(uow: UnitOfWork, user_id: int, community_id: int) -
 
 
 async def count_mentions(uow: UnitOfWork, user_id: int, channels: Sequence[ChannelUnread]) -> None:
-    """Fills `mentions` of each channel: messages after the user's marker, not its own, that mention it, one of
-    its roles, or everyone. One statement; it reads only mention rows after each marker (never messages)."""
+    """Fills `mentions` of each channel (see _mentions_after_marker). One statement."""
     if not channels:
         return
-    my_roles = select(member_roles.c.role_id).where(
-        member_roles.c.user_id == user_id, member_roles.c.community_id == message_mentions.c.community_id
-    )
     statement = (
         select(message_mentions.c.channel_id, func.count(func.distinct(message_mentions.c.message_id)))
+        .select_from(message_mentions)
+        .outerjoin(
+            read_states,
+            and_(read_states.c.channel_id == message_mentions.c.channel_id, read_states.c.user_id == user_id),
+        )
         .where(
-            or_(
-                *[
-                    and_(message_mentions.c.channel_id == c.channel_id, message_mentions.c.seq > c.read_seq)
-                    for c in channels
-                ]
-            ),
-            message_mentions.c.author_id != user_id,
-            or_(
-                message_mentions.c.target_id == user_id,
-                message_mentions.c.target_id == message_mentions.c.community_id,
-                message_mentions.c.target_id.in_(my_roles),
-            ),
+            message_mentions.c.channel_id.in_([channel.channel_id for channel in channels]),
+            _mentions_after_marker(user_id),
         )
         .group_by(message_mentions.c.channel_id)
     )
