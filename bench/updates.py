@@ -553,7 +553,7 @@ async def memory_once(
                 opened = await pool.open(server.address, batch, per_connection)
                 if opened["ready"] != opened["streams"]:
                     raise ServerFailed(f"only {opened['ready']} of {opened['streams']} streams became ready")
-                await settle(3.0)  # past a revocation check round (2 s) of the new streams
+                await settle(3.0)  # the new streams settle (presence rows written, first wake-up pass)
                 point = {"streams": opened["ready"], "rss": await rss_settled(server)}
                 point["connections"] = connections(server)
                 point["idle_cores"] = (await idle_cpu([server], args.idle_seconds))[0]

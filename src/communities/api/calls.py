@@ -201,6 +201,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         self._idle.set()
         # Set when draining starts: endless streams end then (UNAVAILABLE; Subscribe resumes from its cursor).
         self._drain_started = asyncio.Event()
+        self._endless: set[_Endless] = set()
         self._released = asyncio.Event()
         self._holding = False
         self._last_refused = 0.0
@@ -244,6 +245,8 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         held calls (UNAVAILABLE) once gRPC's stop has begun."""
         self.draining = True
         self._drain_started.set()
+        for stream in self._endless:
+            stream.drain()
         remaining = deadline - time.monotonic()
         if self.in_flight and remaining > 0:
             with contextlib.suppress(TimeoutError):
@@ -264,6 +267,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         app = self._app
         begin, end, refuse = self._begin, self._end, self._refuse_if_draining
         drain_started = self._drain_started
+        endless_streams = self._endless
 
         def call(context) -> _Call:
             return _Call(app, method, public, context, begin, end, refuse, self)
@@ -307,15 +311,27 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
                     async with stream_call(context) as current:
                         await current.authenticate()
                         responses = behavior(requests(request_or_iterator), context)
+                        stream = _Endless(asyncio.current_task())
+                        endless_streams.add(stream)
                         try:
                             while True:
-                                next_response = asyncio.ensure_future(anext(responses))
+                                if self.draining:
+                                    raise Draining()
+                                stream.waiting = True
                                 try:
-                                    await _until_drain(next_response, drain_started)
+                                    response = await anext(responses)
                                 except StopAsyncIteration:
                                     return
-                                yield next_response.result()
+                                except asyncio.CancelledError:
+                                    if not stream.drained:
+                                        raise
+                                    stream.task.uncancel()
+                                    raise Draining() from None
+                                finally:
+                                    stream.waiting = False
+                                yield response
                         finally:
+                            endless_streams.discard(stream)
                             await responses.aclose()
 
             elif inspect.isasyncgenfunction(behavior):
@@ -337,7 +353,9 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
                         else:
                             await work
 
-            return factory(streaming, _tolerant(handler.request_deserializer), handler.response_serializer)
+            return factory(
+                streaming, _tolerant(handler.request_deserializer), _bytes_as_is(handler.response_serializer)
+            )
 
         # No client-streaming method exists; refuse to serve one that would skip authentication.
         raise RuntimeError(f"unsupported method shape for {method}")
@@ -345,6 +363,24 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
 
 def _nothing() -> None:
     pass
+
+
+class _Endless:
+    """An endless async-generator stream in progress. Draining cancels its task only while the task is inside the
+    generator (waiting for its next update); one sending an update stops before asking for the next. No task or
+    timer per update or per stream."""
+
+    __slots__ = ("drained", "task", "waiting")
+
+    def __init__(self, task: asyncio.Task):
+        self.task = task
+        self.waiting = False
+        self.drained = False
+
+    def drain(self) -> None:
+        self.drained = True
+        if self.waiting:
+            self.task.cancel()
 
 
 async def _until_drain(work: asyncio.Future, drain_started: asyncio.Event) -> None:
@@ -362,6 +398,17 @@ async def _until_drain(work: asyncio.Future, drain_started: asyncio.Event) -> No
     if work.cancelled():
         raise Draining()
     work.result()
+
+
+def _bytes_as_is(serializer):
+    """A stream may yield a response already serialized (one encoding shared by many streams, api/updates.py)."""
+    if serializer is None:
+        return None
+
+    def serialize(response) -> bytes:
+        return response if type(response) is bytes else serializer(response)
+
+    return serialize
 
 
 def _require_parsed(request):

@@ -1,5 +1,5 @@
 """Authentication without a database read on every call: token hash -> principal for a few seconds, with
-revocations seen by every server within a second.
+revocations seen by every server within a second (and passed on to the update streams, updates/streams.py).
 
 Revoking (the CLI, or any server) deletes the tokens and writes a row to `token_revocations` in the same
 transaction. Every server polls that feed every POLL_SECONDS (one indexed read of the last minute's rows, almost
@@ -61,6 +61,8 @@ class CredentialCache:
         self._task: asyncio.Task | None = None
         self.hits = 0
         self.misses = 0
+        # Called with (token_hash, user_id) for every revocation seen: the update streams end theirs from here.
+        self.on_revoked: list[Callable[[bytes | None, int | None], None]] = []
 
     # --------------------------------------------------------------------------------------------- the cache
 
@@ -91,12 +93,15 @@ class CredentialCache:
             self._entries.popitem(last=False)
 
     def evict(self, *, token_hash: bytes | None = None, user_id: int | None = None) -> None:
+        """A revocation was seen (here or, through the feed, on another server)."""
         self.generation += 1
         if token_hash is not None:
             self._entries.pop(token_hash, None)
         if user_id is not None:
             for key in [key for key, (principal, _) in self._entries.items() if principal.id == user_id]:
                 del self._entries[key]
+        for listener in self.on_revoked:
+            listener(token_hash, user_id)
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -25,8 +25,6 @@ from communities.storage.events import AUDIENCE_INVITE, AUDIENCE_PERMISSION, AUD
 from communities.updates.hub import Hub
 from communities.updates.publish import decode_overrides
 
-# How often a quiet stream wakes to check its token.
-IDLE_WAKE_SECONDS = 1.0
 # Presence rows outlive their stream this long (well past any temporary membership grace period).
 PRESENCE_KEPT_MS = 24 * 3600 * 1000
 
@@ -55,8 +53,8 @@ CHECKPOINT_SECONDS = 60.0
 
 @dataclass(slots=True)
 class Delivery:
-    """An event the caller may see, with what its message needs filled in for this caller; or, with `event` None,
-    a `kind` of update of the stream itself (READY, CHECKPOINT)."""
+    """An event the caller may see, with what its message needs filled in for this caller (its cursor is the
+    event's position); or, with `event` None, a `kind` of update of the stream itself (READY, CHECKPOINT)."""
 
     event: EventRow | None
     cursor: str = ""
@@ -78,10 +76,14 @@ class Viewer:
     async def load(self) -> None:
         self.memberships = {m.community.id: m for m in await repo.memberships_of(self._app.db, self.user_id)}
 
-    async def _reload(self, community_id: int) -> repo.Membership | None:
+    async def _reload(self, community_id: int, *, keep: bool = False) -> repo.Membership | None:
+        """The caller's membership as it is now. With `keep`, a membership that is gone now (left, removed, the
+        community deleted, after the event being decided) stays until the event that ends it comes along."""
         async with self._app.db.unit_of_work(write=False) as uow:
             membership = await repo.membership(uow, community_id, self.user_id)
         if membership is None:
+            if keep:
+                return self.memberships.get(community_id)
             self.memberships.pop(community_id, None)
         else:
             self.memberships[community_id] = membership
@@ -114,7 +116,7 @@ class Viewer:
         elif community_id not in self.memberships:
             return None
         elif kind in _STANDING_CHANGES or (about_me and kind == "member_updated"):
-            membership = await self._reload(community_id)
+            membership = await self._reload(community_id, keep=True)
         else:
             membership = self.memberships[community_id]
         if membership is None:
@@ -143,16 +145,21 @@ class Viewer:
             and not in_channel & Permission.MODIFY_CHANNEL
         ):
             return None
-        return Delivery(event, encode_cursor(event.position), membership, permissions, in_channel)
+        return Delivery(event, "", membership, permissions, in_channel)
 
 
 async def subscribe(app: App, principal: Principal, cursor: str) -> AsyncIterator[Delivery]:
     """The caller's updates from `cursor` ('' = from now): the missed ones, READY, then live ones, until the caller
     goes away, its token is revoked, or the server stops."""
-    hub, streams = app.hub, app.streams
+    hub, streams, credentials = app.hub, app.streams, app.credentials
     assert hub is not None and streams is not None, "a running server sets up the update machinery"
+    if credentials is not None:
+        streams.follow(credentials)  # revocations end streams from the feed
+    generation = credentials.generation if credentials is not None else 0
     if app.sequence_committed is not None:
-        await app.sequence_committed()  # so that the catch-up includes every change committed before this call
+        # So that the catch-up includes every change committed before this call; concurrent subscriptions share
+        # one run of the sequencer.
+        await hub.after_run_of(app.sequence_committed)
     head = await events_repo.head(app.db)
     if cursor:
         position = decode_cursor(cursor)
@@ -168,14 +175,17 @@ async def subscribe(app: App, principal: Principal, cursor: str) -> AsyncIterato
         position = head.last_position
     viewer = Viewer(app, hub, principal.id)
     await viewer.load()
-    stream = await streams.open(principal.id, principal.credential)
+    stream = await streams.open(principal.id, principal.credential, principal.expires_ms)
     try:
+        if credentials is not None and credentials.generation != generation:
+            await streams.check(stream)  # a revocation was seen since this call was authenticated: is it ours?
         caught_up_at = head.last_position
         ready_sent = False
         sent_position = position
         last_sent = time.monotonic()
         while True:
-            if stream.revoked.is_set():
+            stream.woken = False
+            if stream.revoked:
                 raise Unauthenticated("The token of this stream was revoked")
             if principal.expires_ms is not None and app.clock_ms() >= principal.expires_ms:
                 raise Unauthenticated(
@@ -195,18 +205,25 @@ async def subscribe(app: App, principal: Principal, cursor: str) -> AsyncIterato
             if hub.head <= position:
                 if hub.head < caught_up_at:
                     hub.poke()  # it has not read up to where this stream must catch up yet
-                await hub.wait_beyond(position, IDLE_WAKE_SECONDS)
+                # Woken by news, or by the registry: revoked, expired, or (when it moved past updates it did not
+                # send) a checkpoint due.
+                due = ready_sent and position != sent_position
+                stream.wake_at = last_sent + CHECKPOINT_SECONDS if due else None
+                await hub.wait_beyond(position, stream)
                 continue
+            sent = False
             for event in await hub.read_after(position):
                 position = event.position
                 delivery = await viewer.deliverable(event)
                 if delivery is not None:
                     yield delivery
+                    sent = True
                     sent_position = position
                     last_sent = time.monotonic()
                 if not ready_sent and position >= caught_up_at:
                     break
-            await asyncio.sleep(0)  # let other streams and calls in between pages
+            if not sent:  # sending yields to the loop; a page of nothing to send lets other streams and calls in
+                await asyncio.sleep(0)
     finally:
         await streams.close(stream)
 

@@ -17,10 +17,12 @@ import contextlib
 import itertools
 import logging
 from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable
 
 from communities.storage import events as events_repo
 from communities.storage.database import Database
 from communities.storage.events import EventRow
+from communities.updates.streams import Batch, StreamHandle
 
 log = logging.getLogger("communities.updates")
 
@@ -40,9 +42,12 @@ class Hub:
         self._db = db
         self._buffer: deque[EventRow] = deque(maxlen=buffer_events)
         self.head = 0  # the last position read from the database
-        self._advanced = asyncio.Event()
+        # The futures of the streams waiting for news: one per waiting stream, no timer (updates/streams.py wakes
+        # a stream early when its token is revoked, its JWT expires or the server stops).
+        self._waiters: set[asyncio.Future] = set()
         self._poked = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._sequenced: Batch | None = None
         # Channel overrides as of `head`, shared by the streams' visibility checks; an event that changes a
         # channel's overrides drops its entry before any stream sees that event.
         self.overrides: OrderedDict[int, dict] = OrderedDict()
@@ -87,17 +92,30 @@ class Hub:
                 break
         if advanced:
             # Wake every stream waiting for news; each then reads what follows its own position.
-            self._advanced.set()
-            self._advanced = asyncio.Event()
+            waiters, self._waiters = self._waiters, set()
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
 
-    async def wait_beyond(self, position: int, timeout: float) -> bool:  # noqa: ASYNC109 (a bounded poll)
-        """Wait until there are events after `position` (True) or `timeout` passes (False)."""
-        if self.head > position:
-            return True
-        advanced = self._advanced
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(advanced.wait(), timeout)
-        return self.head > position
+    async def wait_beyond(self, position: int, handle: StreamHandle) -> None:
+        """Wait until there are events after `position`, or until `handle` is woken (StreamHandle.wake)."""
+        if self.head > position or handle.woken:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.add(waiter)
+        handle.waiter = waiter
+        try:
+            await waiter
+        finally:
+            handle.waiter = None
+            self._waiters.discard(waiter)
+
+    async def after_run_of(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Wait for a run of `work` (the PostgreSQL sequencer) that began after this call. Callers that arrive
+        while it runs share the next run, so a thousand streams opening at once cost two runs, not a thousand."""
+        if self._sequenced is None:
+            self._sequenced = Batch(lambda _items: work())
+        await self._sequenced.add()
 
     async def read_after(self, position: int, limit: int = PAGE) -> list[EventRow]:
         """Events after `position`, at most `limit`, in order: from memory when it still holds them."""
