@@ -13,13 +13,24 @@ from typing import Any
 from bench.load import ClientResult
 from bench.scenarios import CEILING, SCENARIOS
 
-# Goals, stated for SQLite: calls per server CPU-second as a share of the ceiling's, in the same run.
+# Goals (issue 10) per database: calls per server CPU-second as a share of the ceiling's, in the same run.
 GOALS = {
-    "get_communities": 0.60,
-    "explain_permissions": 0.50,
-    "get_channels": 0.50,
-    "use_invite_unlimited": 0.35,
+    "sqlite": {
+        "get_communities": 0.85,
+        "create_community": 0.40,
+        "explain_permissions": 0.75,
+        "get_channels": 0.75,
+        "use_invite_unlimited": 0.60,
+    },
+    "postgresql": {  # reads >= 0.6, writes >= 0.35
+        "get_communities": 0.60,
+        "create_community": 0.35,
+        "explain_permissions": 0.60,
+        "get_channels": 0.60,
+        "use_invite_unlimited": 0.35,
+    },
 }
+DATABASE_LABELS = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 # Goals of the single-operation measurements (bench/probes.py): (probe, figure, at most, what it is).
 PROBE_GOALS = (
     ("target_users", "seconds", 30.0, "seconds until COMPLETED"),
@@ -153,9 +164,9 @@ def summarize(measurements: list[Measurement]) -> dict[str, dict[str, Any]]:
     return summary
 
 
-def goals(summary: dict[str, dict[str, Any]], sqlite: bool) -> list[dict[str, Any]]:
+def goals(summary: dict[str, dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     rows = []
-    for name, target in GOALS.items():
+    for name, target in GOALS[kind].items():
         ratio = summary.get(name, {}).get("ratio")
         if ratio is None:
             continue
@@ -165,7 +176,7 @@ def goals(summary: dict[str, dict[str, Any]], sqlite: bool) -> list[dict[str, An
                 "target_ratio": target,
                 "ratio": ratio,
                 "met": ratio >= target,
-                "applies": sqlite,  # the goals are stated for SQLite
+                "ratio_per_run": summary[name]["ratio_per_run"],
             }
         )
     return rows
@@ -188,13 +199,18 @@ def document(
     *,
     checks: dict[str, dict[str, Any]] | None = None,
     probes: dict[str, Any] | None = None,
+    latency: dict[str, Any] | None = None,
+    scale: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """One database's figures."""
     summary = summarize(measurements)
     probes = probes or {}
     return {
         "meta": meta,
         "summary": summary,
-        "goals": goals(summary, meta.get("database_kind") == "sqlite"),
+        "goals": goals(summary, meta["database_kind"]),
+        "latency": latency,
+        "scale": scale,
         "checks": checks or {},
         "probes": probes,
         "probe_goals": probe_goals(probes),
@@ -267,8 +283,8 @@ def markdown(doc: dict[str, Any]) -> str:
         for target in doc["goals"]:
             verdict = "met" if target["met"] else "NOT met"
             lines.append(
-                f"- {SCENARIOS[target['scenario']].label} >= {target['target_ratio']:.0%}"
-                f"{' (stated for SQLite)' if not target['applies'] else ''}: {target['ratio']:.0%}, {verdict}."
+                f"- {SCENARIOS[target['scenario']].label} >= {target['target_ratio']:.2f}: {target['ratio']:.2f}, "
+                f"{verdict}."
             )
     if doc["checks"]:
         lines += ["", "Checks after the runs:", ""]
@@ -326,59 +342,201 @@ def probe_markdown(doc: dict[str, Any]) -> list[str]:
     return lines
 
 
+# ------------------------------------------------------------------------------- all databases of one bench
+
+
+def combined(docs: dict[str, dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
+    """The whole bench: every database's document under `databases`."""
+    return {"meta": meta, "databases": docs}
+
+
+def _ratio_cell(target: dict[str, Any] | None) -> str:
+    if target is None:
+        return "- | - | -"
+    runs = "/".join(f"{ratio:.2f}" for ratio in target["ratio_per_run"])
+    return f"{target['ratio']:.2f} ({runs}) | >= {target['target_ratio']:.2f} | {'met' if target['met'] else 'NOT met'}"
+
+
+def goals_markdown(doc: dict[str, Any]) -> list[str]:
+    """Issue 10's goals: the throughput ratios per database, the unloaded latency, the scale."""
+    databases = doc["databases"]
+    kinds = list(databases)
+    names = [n for n in SCENARIOS if n != CEILING and any(n in d["summary"] for d in databases.values())]
+    lines = [
+        "Calls per server CPU-second as a share of the health check's in the same run: median of runs (each run).",
+        "",
+        "| scenario | " + " | ".join(f"{DATABASE_LABELS[k]} | goal | verdict" for k in kinds) + " |",
+        "| --- |" + " ---: | --- | --- |" * len(kinds),
+    ]
+    lines.append(
+        "| Health/Check (ceiling), calls per server CPU-s | "
+        + " | ".join(
+            f"{_fmt(databases[k]['summary'][CEILING]['calls_per_server_cpu_s'])} | - | -"
+            if CEILING in databases[k]["summary"]
+            else "- | - | -"
+            for k in kinds
+        )
+        + " |"
+    )
+    for name in names:
+        cells = []
+        for kind in kinds:
+            target = next((g for g in databases[kind]["goals"] if g["scenario"] == name), None)
+            row = databases[kind]["summary"].get(name)
+            if target is None and row is not None and row["ratio"] is not None:
+                runs = "/".join(f"{ratio:.2f}" for ratio in row["ratio_per_run"])
+                cells.append(f"{row['ratio']:.2f} ({runs}) | - | -")
+            else:
+                cells.append(_ratio_cell(target))
+        lines.append(f"| {SCENARIOS[name].label} | " + " | ".join(cells) + " |")
+    latencies = {k: d["latency"] for k, d in databases.items() if d.get("latency")}
+    if latencies:
+        some = next(iter(latencies.values()))
+        lines += [
+            "",
+            f"Unloaded latency: one call in flight, {some['calls']:,} calls of each after {some['warmup']:,} "
+            f"warm-up calls, in alternating blocks; ms (goal: GetCommunities at most {some['gap_goal_ms']:g} ms "
+            "above the health check, at p50 and at p99).",
+            "",
+            "| database | Health/Check p50 / p99 | GetCommunities p50 / p99 | difference p50 / p99 | verdict |",
+            "| --- | ---: | ---: | ---: | --- |",
+        ]
+        for kind, lat in latencies.items():
+            h, g = lat[CEILING], lat["get_communities"]
+            p50, p99 = ("met" if lat[f"{q}_ms_met"] else "NOT met" for q in ("p50", "p99"))
+            verdict = p50 if p50 == p99 else f"p50 {p50}, p99 {p99}"
+            lines.append(
+                f"| {DATABASE_LABELS[kind]} | {h['p50_ms']:.3f} / {h['p99_ms']:.3f} | {g['p50_ms']:.3f} / "
+                f"{g['p99_ms']:.3f} | {lat['p50_ms_gap']:+.3f} / {lat['p99_ms_gap']:+.3f} | {verdict} |"
+            )
+    scales = {k: d["scale"] for k, d in databases.items() if d.get("scale")}
+    if scales:
+        some = next(iter(scales.values()))
+        sizes = some["sizes"]
+        lines += [
+            "",
+            "Scale: calls per server CPU-second with communities of N members (in brackets: the ratio to the same "
+            f"run's health check), median of {doc['meta']['scale_runs']} runs of "
+            f"{doc['meta']['scale_duration_s']:g} s; "
+            f"goal: flat, read here as the largest size's ratio at least {some['flat_goal']:.0%} of the smallest's.",
+            "",
+            "| database | scenario | "
+            + " | ".join(f"{size:,} members" for size in sizes)
+            + " | largest / smallest | verdict |",
+            "| --- | --- |" + " ---: |" * len(sizes) + " ---: | --- |",
+        ]
+        for kind, result in scales.items():
+            for scenario, row in result["scenarios"].items():
+                cells = [
+                    f"{_fmt(row['sizes'][size]['calls_per_server_cpu_s'])} ({row['sizes'][size]['ratio']:.2f})"
+                    if size in row["sizes"] or str(size) in row["sizes"]
+                    else "-"
+                    for size in sizes
+                ]
+                lines.append(
+                    f"| {DATABASE_LABELS[kind]} | {SCENARIOS[scenario].label} | "
+                    + " | ".join(cells)
+                    + f" | {_fmt(row['flatness'], 2)} | {'met' if row['met'] else 'NOT met'} |"
+                )
+        for kind, result in scales.items():
+            grown = []
+            for name, check in result["checks"].items():
+                size = int(name.split("@")[1])
+                grown.append(f"{size:,} -> ~{size + check['answered'].get('OK', 0) // 10:,}")
+            lines.append("")
+            lines.append(
+                f"- {DATABASE_LABELS[kind]}: {result['member_rows']:,} memberships inserted in bulk in "
+                f"{result['fill_s']:.1f} s; UseInvite's communities grew during the runs ({', '.join(grown)} members "
+                "each); checks: "
+                + "; ".join(
+                    f"{name.split('@')[1]} members {'ok' if c['ok'] else 'FAILED'}: {c['text']}"
+                    for name, c in result["checks"].items()
+                )
+            )
+    return lines
+
+
+def latency_line(lat: dict[str, Any]) -> str:
+    h, g = lat[CEILING], lat["get_communities"]
+    return (
+        f"latency, one in flight: health p50 {h['p50_ms']:.3f} p99 {h['p99_ms']:.3f} ms, GetCommunities p50 "
+        f"{g['p50_ms']:.3f} p99 {g['p99_ms']:.3f} ms (difference {lat['p50_ms_gap']:+.3f} / {lat['p99_ms_gap']:+.3f})"
+    )
+
+
+def combined_markdown(doc: dict[str, Any]) -> str:
+    meta = doc["meta"]
+    load = meta["load_average"]
+    lines = [
+        f"Command: `{meta['command']}`; server from {meta['server_from']} at {meta['revision']}; {meta['started']}; "
+        f"{meta['seconds'] / 60:.1f} minutes in all ("
+        + ", ".join(f"{DATABASE_LABELS[k]} {d['meta']['seconds'] / 60:.1f}" for k, d in doc["databases"].items())
+        + f"); load average {load['before'][0]:.1f} before, {load['after'][0]:.1f} after; "
+        f"{meta['cpu_count']} cores shared by clients and server.",
+        "",
+        *goals_markdown(doc),
+    ]
+    for kind, one in doc["databases"].items():
+        lines += ["", f"### {DATABASE_LABELS[kind]}", "", markdown(one).rstrip("\n")]
+    return "\n".join(lines) + "\n"
+
+
 # ------------------------------------------------------------------------------------------------------ plot
 
 
 def plot(doc: dict[str, Any], path: Path) -> None:
+    """Calls per server CPU-second per scenario, the databases side by side; each database's ceiling a line."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    meta, summary = doc["meta"], doc["summary"]
-    names = list(summary)
-    medians = [summary[name]["calls_per_server_cpu_s"] for name in names]
-    colors = ["#9e9e9e" if name == CEILING else "#3f7fbf" for name in names]
-
-    figure, axes = plt.subplots(figsize=(11, 5.2), dpi=110)
-    positions = range(len(names))
-    bars = axes.bar(positions, medians, color=colors, width=0.6, label="median")
-    for position, name in zip(positions, names, strict=True):
-        runs = summary[name]["calls_per_server_cpu_s_per_run"]
-        axes.scatter([position] * len(runs), runs, color="black", s=12, zorder=3, label="_runs")
-        if summary[name]["expected"]:  # the OK calls alone, within the bar of all expected answers
-            axes.bar(position, summary[name]["ok_per_server_cpu_s"], color="#1f4e79", width=0.6,
-                     label="OK calls only (the rest: expected NOT_FOUND)")  # fmt: skip
-    for bar, name in zip(bars, names, strict=True):
-        ratio = summary[name]["ratio"]
-        text = f"{bar.get_height():,.0f}" + ("" if name == CEILING or ratio is None else f"\n{ratio:.0%} of ceiling")
-        top = max(bar.get_height(), *summary[name]["calls_per_server_cpu_s_per_run"])
-        axes.annotate(text, (bar.get_x() + bar.get_width() / 2, top), ha="center", va="bottom", xytext=(0, 4),
-                      textcoords="offset points", fontsize=9)  # fmt: skip
+    meta, databases = doc["meta"], doc["databases"]
+    kinds = list(databases)
+    names = [n for n in SCENARIOS if any(n in d["summary"] for d in databases.values())]
+    palette = {"sqlite": ("#3f7fbf", "#1f4e79"), "postgresql": ("#e08a3c", "#8a4a10")}
+    width = 0.8 / len(kinds)
+    figure, axes = plt.subplots(figsize=(12, 5.6), dpi=110)
+    top = 0.0
+    for k, kind in enumerate(kinds):
+        summary = databases[kind]["summary"]
+        color, dark = palette.get(kind, ("#777777", "#333333"))
+        ceiling = summary.get(CEILING, {}).get("calls_per_server_cpu_s")
+        if ceiling:
+            axes.axhline(ceiling, color=color, linestyle=":", linewidth=1.2,
+                         label=f"{DATABASE_LABELS[kind]} ceiling (health check)")  # fmt: skip
+        for position, name in enumerate(names):
+            row = summary.get(name)
+            if row is None:
+                continue
+            x = position - 0.4 + width * (k + 0.5)
+            runs = row["calls_per_server_cpu_s_per_run"]
+            axes.bar(x, row["calls_per_server_cpu_s"], width=width * 0.92, color=color,
+                     label=DATABASE_LABELS[kind] if position == 0 else "_")  # fmt: skip
+            axes.scatter([x] * len(runs), runs, color="black", s=8, zorder=3)
+            top = max(top, row["calls_per_server_cpu_s"], *runs)
+            goal = GOALS[kind].get(name)
+            if goal and ceiling:
+                axes.hlines(ceiling * goal, x - width / 2, x + width / 2, color=dark, linestyle="--", linewidth=1.4,
+                            label="goal (share of that ceiling)" if (k, name) == (0, "get_communities")
+                            else "_")  # fmt: skip
+            text = f"{row['calls_per_server_cpu_s']:,.0f}"
+            if name != CEILING and row["ratio"] is not None:
+                text += f"\n{row['ratio']:.2f}"
+            axes.annotate(text, (x, max(row["calls_per_server_cpu_s"], *runs)), ha="center", va="bottom",
+                          xytext=(0, 3), textcoords="offset points", fontsize=7)  # fmt: skip
+    labels = [SCENARIOS[name].label.replace(" (", "\n(") for name in names]
+    axes.set_xticks(list(range(len(names))), labels, fontsize=8)
     axes.set_xlim(-0.5, len(names) - 0.5)
-    if CEILING in summary:
-        ceiling = summary[CEILING]["calls_per_server_cpu_s"]
-        axes.axhline(ceiling, color="#9e9e9e", linestyle=":", linewidth=1)
-        for position, name in zip(positions, names, strict=True):
-            if name in GOALS:
-                level = ceiling * GOALS[name]
-                axes.hlines(level, position - 0.42, position + 0.42, color="#c0392b", linestyle="--", linewidth=1.2,
-                            label="goal (share of the ceiling)" if name == next(n for n in names if n in GOALS)
-                            else "_goal")  # fmt: skip
-        axes.legend(loc="upper right", fontsize=8)
-    labels = [
-        summary[name]["label"].replace(" (", "\n(") + (f"\ngoal >= {GOALS[name]:.0%}" if name in GOALS else "")
-        for name in names
-    ]
-    axes.set_xticks(list(positions), labels, fontsize=8)
+    axes.set_ylim(0, top * 1.2)
     axes.set_ylabel("calls per server CPU-second")
-    axes.set_ylim(0, max(max(summary[n]["calls_per_server_cpu_s_per_run"]) for n in names) * 1.15)
     axes.set_title(
-        f"communities server on {meta['database_kind']}: median of {meta['runs']} runs (dots: each run)\n"
+        f"communities server: median of {meta['runs']} runs (dots: each run; numbers: median, ratio to its ceiling)\n"
         f"{meta['in_flight']} calls in flight, {meta['clients']} client processes, {meta['duration_s']:g} s each, "
         f"{meta['cpu_count']} shared cores",
         fontsize=10,
     )
+    axes.legend(loc="upper right", fontsize=8)
     axes.grid(axis="y", alpha=0.3)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,24 +1,29 @@
 """Benchmark the communities server: `python -m bench.run` from the project root (see bench/README.md).
 
-Starts `communities serve` on 127.0.0.1 with a fresh SQLite database (or --database), sets up every scenario,
-then for each run measures each scenario in turn with the same client processes, and writes JSON, a markdown
-table and a plot. The figure that matters is calls per server CPU-second, compared with the ceiling (the
-server's own health check) measured in the same run.
+For each database (a fresh SQLite file, then PostgreSQL: a throwaway local server started like the tests start
+it), starts `communities serve` on 127.0.0.1 from a copy of the working tree, sets up every scenario, then for
+each run measures each scenario in turn with the same client processes; then the unloaded latency
+(bench/latency.py) and the scale part (bench/scale.py) on the same server. Writes JSON, a markdown report and a
+plot. The figure that matters is calls per server CPU-second, compared with the ceiling (the server's own
+health check) measured in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,11 +31,13 @@ from typing import Any
 import grpc
 import psutil
 
-from bench import probes, profile, report
+from bench import latency, probes, profile, report, scale
 from bench.load import ClientPool, Job
 from bench.report import Measurement
 from bench.scenarios import CEILING, SCENARIOS, SetupContext, Workload
 from bench.server import BenchServer, ServerFailed, is_sqlite
+
+DATABASES = ("sqlite", "postgresql")
 
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = BENCH_DIR.parent
@@ -50,8 +57,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"comma-separated, from: {', '.join(n for n in SCENARIOS if n != CEILING)} (the ceiling always runs)",
     )
     parser.add_argument(
-        "--database", help="database URL (default: a fresh sqlite:///TMPDIR/bench.db); postgresql://... works too"
+        "--databases",
+        default=",".join(DATABASES),
+        help="which databases, in turn, each with its own server: sqlite (a fresh file), postgresql (a throwaway "
+        "local server, or a new database on --postgres); default both",
     )
+    parser.add_argument(
+        "--database", help="one database URL instead of --databases (sqlite:///PATH or postgresql://.../DB)"
+    )
+    parser.add_argument(
+        "--postgres",
+        help="a PostgreSQL server URL whose user may CREATE DATABASE (postgresql://USER@HOST:PORT), instead of "
+        "starting one; COMMUNITIES_TEST_POSTGRES_URL works too",
+    )
+    parser.add_argument(
+        "--latency-calls",
+        type=int,
+        default=5000,
+        help="unloaded latency: calls of each of GetCommunities and the health check, one in flight (5000; 0: skip)",
+    )
+    parser.add_argument("--latency-warmup", type=int, default=500, help="unmeasured calls of each first (500)")
+    parser.add_argument(
+        "--scale",
+        default="10,1000,100000",
+        help="members per community for the scale part, comma-separated, or 'none' (10,1000,100000)",
+    )
+    parser.add_argument("--scale-runs", type=int, help="runs of the scale part (default: --runs)")
+    parser.add_argument("--scale-duration", type=float, default=5.0, help="measured seconds per scale scenario (5)")
+    parser.add_argument("--scale-warmup", type=float, default=1.5, help="warm-up seconds per scale scenario (1.5)")
     parser.add_argument(
         "--log-info", action="store_true", help="keep the server's INFO logging (one line per call); default WARNING"
     )
@@ -83,7 +116,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--probes",
         default=",".join(probes.PROBES),
         help=f"single-operation measurements before the runs, comma-separated from {', '.join(probes.PROBES)}; "
-        "'none' for none (default: all)",
+        "'none' for none (default: all, on the first database only)",
     )
     parser.add_argument(
         "--target-users", type=int, default=1_000_000, help="ids in the target_users probe's file (1000000)"
@@ -106,6 +139,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = [name for name in args.probe_names if name not in probes.PROBES]
     if unknown:
         parser.error(f"unknown probe(s) {', '.join(unknown)}; known: {', '.join(probes.PROBES)}")
+    if args.database:
+        args.database_list = ["sqlite" if is_sqlite(args.database) else "postgresql"]
+    else:
+        args.database_list = [name.strip() for name in args.databases.split(",") if name.strip()]
+        if not args.database_list or any(name not in DATABASES for name in args.database_list):
+            parser.error(f"--databases takes a comma-separated list from {', '.join(DATABASES)}")
+    try:
+        args.scale_sizes = [] if args.scale.strip() == "none" else sorted({int(n) for n in args.scale.split(",")})
+    except ValueError:
+        parser.error("--scale takes comma-separated member counts, e.g. 10,1000,100000, or none")
+    if any(size < 2 for size in args.scale_sizes):
+        parser.error("--scale sizes must be at least 2 (the owner and the reader)")
+    args.scale_runs = args.scale_runs or args.runs
+    # Latency and scale use the GetCommunities (and UseInvite) scenarios' setup: without them, they are skipped.
+    if "get_communities" not in names:
+        args.latency_calls = 0
+    if not {"get_communities", "use_invite_unlimited"} <= set(names):
+        args.scale_sizes = []
     if args.fresh_users < args.in_flight:
         parser.error("--fresh-users must be at least --in-flight")
     args.server_env_map = {}
@@ -170,10 +221,17 @@ async def measure(
     run: int,
     answered: Counter[str],
     profile_to: Path | None = None,
+    *,
+    label: str | None = None,
+    warmup: float | None = None,
+    duration: float | None = None,
 ) -> Measurement:
+    """One measurement of scenario `name` (reported as `label`, default the name)."""
+    warmup = args.warmup if warmup is None else warmup
+    duration = args.duration if duration is None else duration
     start_at = time.monotonic() + START_DELAY_S
-    measure_from = start_at + args.warmup
-    measure_until = measure_from + args.duration
+    measure_from = start_at + warmup
+    measure_until = measure_from + duration
     pool.submit(
         [
             Job(name, workload, slots, start_at, measure_from, measure_until, args.call_timeout)
@@ -184,8 +242,8 @@ async def measure(
     wall0, server0, clients0, machine0 = time.monotonic(), server.cpu_seconds(), pool.cpu_seconds(), psutil.cpu_times()
     sampler = perf = None
     if profile_to is not None:
-        sampler = await profile.record(server.pid, args.duration, profile_to, native=args.native)
-        perf = await profile.record_perf(server.pid, args.duration, profile_to.with_suffix(".perf.data"))
+        sampler = await profile.record(server.pid, duration, profile_to, native=args.native)
+        perf = await profile.record_perf(server.pid, duration, profile_to.with_suffix(".perf.data"))
     await sleep_until(measure_until)
     wall1, server1, clients1, machine1 = time.monotonic(), server.cpu_seconds(), pool.cpu_seconds(), psutil.cpu_times()
     results = await pool.collect(within_s=args.call_timeout + 30)
@@ -197,9 +255,9 @@ async def measure(
             if process.returncode != 0:
                 log(f"{tool} exited {process.returncode}: {errors.decode().strip()}")
     return Measurement.of(
-        name,
+        label or name,
         run,
-        args.duration,
+        duration,
         results,
         server_cpu_s=server1 - server0,
         server_cpu_window_s=wall1 - wall0,
@@ -241,9 +299,11 @@ async def profile_scenarios(
         log(f"wrote {stacks.with_suffix('.txt')} (summary), {stacks.name} (collapsed stacks)")
 
 
-async def bench(args: argparse.Namespace, workdir: Path) -> tuple[list[Measurement], dict[str, Any]]:
-    database = args.database or f"sqlite:///{workdir / 'bench.db'}"
-    source = workdir / "source" if args.revision else None
+async def bench(
+    args: argparse.Namespace, workdir: Path, database: str, source: Path, *, probe_names: list[str]
+) -> tuple[list[Measurement], dict[str, Any]]:
+    """Everything on one database: throughput runs, latency, scale. `source`: the server's source tree."""
+    kind = "sqlite" if is_sqlite(database) else "postgresql"
     server = BenchServer(
         database,
         workdir,
@@ -252,9 +312,9 @@ async def bench(args: argparse.Namespace, workdir: Path) -> tuple[list[Measureme
         extra_env=args.server_env_map,
     )
     measurements: list[Measurement] = []
-    extra: dict[str, Any] = {"checks": {}, "probes": {}}
+    extra: dict[str, Any] = {"checks": {}, "probes": {}, "latency": None, "scale": None}
     try:
-        log(f"starting the server on {server.address} ({'sqlite' if is_sqlite(database) else 'postgresql'})")
+        log(f"{kind}: starting the server on {server.address}")
         await server.start()
         log(f"server pid {server.pid} is serving; setting up scenarios")
         workloads: dict[str, Workload] = {}
@@ -274,10 +334,10 @@ async def bench(args: argparse.Namespace, workdir: Path) -> tuple[list[Measureme
                 started = time.monotonic()
                 workloads[name] = await SCENARIOS[name].setup(context)
                 log(f"set up {name} ({time.monotonic() - started:.1f} s)")
-            if args.probe_names:
-                log(f"single operations on the idle server: {', '.join(args.probe_names)}")
+            if probe_names:
+                log(f"single operations on the idle server: {', '.join(probe_names)}")
                 extra["probes"] = await probes.run(
-                    context, args.probe_names, target_ids=args.target_users, photos=args.photos
+                    context, probe_names, target_ids=args.target_users, photos=args.photos
                 )
                 for name, result in extra["probes"].items():
                     log(f"{name}: " + ", ".join(f"{k} {v:.2f}" for k, v in result.items() if isinstance(v, float)))
@@ -291,12 +351,20 @@ async def bench(args: argparse.Namespace, workdir: Path) -> tuple[list[Measureme
                         log(describe(measurement))
                 if args.profile:
                     await profile_scenarios(args, server, pool, workloads, answered)
-            for name in args.scenario_names:
-                verify = SCENARIOS[name].verify
-                if verify is not None:
-                    check = await verify(context, workloads[name], answered[name])
-                    extra["checks"][name] = {"ok": check.ok, "text": check.text, "answered": dict(answered[name])}
-                    log(f"check {name}: {'ok' if check.ok else 'FAILED'}: {check.text}")
+                for name in args.scenario_names:
+                    verify = SCENARIOS[name].verify
+                    if verify is not None:
+                        check = await verify(context, workloads[name], answered[name])
+                        extra["checks"][name] = {"ok": check.ok, "text": check.text, "answered": dict(answered[name])}
+                        log(f"check {name}: {'ok' if check.ok else 'FAILED'}: {check.text}")
+                if args.latency_calls:
+                    log(f"unloaded latency: {args.latency_calls} calls of each, one in flight")
+                    extra["latency"] = await latency.measure(
+                        server.address, workloads, args.latency_calls, args.latency_warmup
+                    )
+                    log(report.latency_line(extra["latency"]))
+                if args.scale_sizes:
+                    extra["scale"] = await run_scale(args, server, pool, context, workloads[CEILING])
     finally:
         exit_code = await server.stop()
         problems, first = server.log_problems()
@@ -307,21 +375,109 @@ async def bench(args: argparse.Namespace, workdir: Path) -> tuple[list[Measureme
     return measurements, extra
 
 
+async def run_scale(
+    args: argparse.Namespace, server: BenchServer, pool: ClientPool, context: SetupContext, ceiling: Workload
+) -> dict[str, Any]:
+    """bench/scale.py: set up the sizes, then runs of the ceiling and each size's two scenarios."""
+    started = time.monotonic()
+    made = await scale.setup(context, args.scale_sizes)
+    log(
+        f"set up scale {args.scale_sizes} ({time.monotonic() - started:.1f} s; bulk insert of "
+        f"{made['member_rows']:,} memberships and {made['filler_people']:,} people {made['fill_s']:.1f} s)"
+    )
+    workloads = {CEILING: ceiling, **made["workloads"]}
+    answered: dict[str, Counter[str]] = {name: Counter() for name in workloads}
+    measurements = []
+    for run in range(1, args.scale_runs + 1):
+        for name, workload in workloads.items():
+            await asyncio.sleep(args.pause)
+            scenario = name.split("@")[0]
+            measurement = await measure(
+                args, server, pool, scenario, workload, run, answered[name],
+                label=name, warmup=args.scale_warmup, duration=args.scale_duration,
+            )  # fmt: skip
+            measurements.append(measurement)
+            log("scale " + describe(measurement))
+    summary = scale.summarize(measurements, args.scale_sizes)
+    summary["checks"] = await scale.verify(context, made["workloads"], answered)
+    summary["setup_s"] = time.monotonic() - started - sum(m.duration_s for m in measurements)
+    summary["fill_s"], summary["member_rows"] = made["fill_s"], made["member_rows"]
+    summary["measurements"] = [asdict(m) for m in measurements]
+    for name, check in summary["checks"].items():
+        log(f"check scale {name}: {'ok' if check['ok'] else 'FAILED'}: {check['text']}")
+    return summary
+
+
+def snapshot_tree(into: Path) -> Path:
+    """A copy of the working tree's src/ and generated/, so edits made while the bench runs do not mix in."""
+    for part in ("src", "generated"):
+        shutil.copytree(PROJECT_DIR / part, into / part, ignore=shutil.ignore_patterns("__pycache__"))
+    return into
+
+
+async def bench_all(
+    args: argparse.Namespace, workdir: Path, source: Path, started: datetime, revision: str | None
+) -> dict[str, dict[str, Any]]:
+    """Each database in turn, in one event loop; a PostgreSQL server started here is stopped at the end."""
+    docs: dict[str, dict[str, Any]] = {}
+    with contextlib.ExitStack() as stack:
+        for index, kind in enumerate(args.database_list):
+            if args.database:
+                database = args.database
+            elif kind == "sqlite":
+                database = f"sqlite:///{workdir / kind / 'bench.db'}"
+            else:
+                from tests.support.postgres import create_database, postgres_server
+
+                if args.postgres:
+                    os.environ["COMMUNITIES_TEST_POSTGRES_URL"] = args.postgres
+                log("starting a local PostgreSQL server (tests/support/postgres.py)")
+                database = await create_database(stack.enter_context(postgres_server()))
+            (workdir / kind).mkdir(exist_ok=True)
+            args.profile_stem = args.stem.with_name(f"{args.stem.name}-{kind}")
+            db_started = time.monotonic()
+            probe_names = args.probe_names if index == 0 else []
+            measurements, extra = await bench(args, workdir / kind, database, source, probe_names=probe_names)
+            meta = {
+                "database_kind": kind,
+                "database": database if args.database else f"{kind} (fresh, made by the bench)",
+                "seconds": time.monotonic() - db_started,
+                **common_meta(args, started, revision),
+            }
+            docs[kind] = report.document(
+                meta, measurements, extra["server"], checks=extra["checks"], probes=extra["probes"],
+                latency=extra["latency"], scale=extra["scale"],
+            )  # fmt: skip
+            log(f"{kind} done in {meta['seconds']:.0f} s")
+    return docs
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else argv
+    # SIGTERM, and SIGINT also where it was ignored (a background job), stop the servers and PostgreSQL cleanly.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     started = datetime.now(UTC)
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"bench-{started.strftime('%Y%m%d-%H%M%S')}"
-    args.profile_stem = stem
-    args.load_before = os.getloadavg()
+    stem = args.stem = args.out / f"bench-{started.strftime('%Y%m%d-%H%M%S')}"
+    load_before = os.getloadavg()
     if args.profile:
         profile.py_spy()  # fail early when py-spy is missing
     workdir = Path(tempfile.mkdtemp(prefix="communities-bench-"))
     try:
         if args.revision:
             args.revision_commit = export_revision(args.revision, workdir / "source")
+            source = workdir / "source"
             log(f"server from revision {args.revision} ({args.revision_commit[:12]})")
-        measurements, extra = asyncio.run(bench(args, workdir))
+        else:
+            source = snapshot_tree(workdir / "source")
+        revision = args.revision_commit if args.revision else git_revision()
+        docs = asyncio.run(bench_all(args, workdir, source, started, revision))
     except KeyboardInterrupt:
         log("interrupted; everything this bench started is stopped")
         return 130
@@ -333,12 +489,34 @@ def main(argv: list[str] | None = None) -> int:
             log(f"kept {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    database = args.database or "sqlite:///TMPDIR/bench.db"
-    meta = {
+    meta = common_meta(args, started, revision)
+    meta["load_average"] = {"before": load_before, "after": os.getloadavg()}
+    meta["seconds"] = (datetime.now(UTC) - started).total_seconds()
+    doc = report.combined(docs, meta)
+    json_path, md_path = stem.with_suffix(".json"), stem.with_suffix(".md")
+    plot_path = args.plot or stem.with_suffix(".png")
+    json_path.write_text(json.dumps(doc, indent=2) + "\n")
+    text = report.combined_markdown(doc)
+    md_path.write_text(text)
+    report.plot(doc, plot_path)
+    print(text)
+    log(f"wrote {json_path}, {md_path}, {plot_path} ({doc['meta']['seconds']:.0f} s in all)")
+    ok = all(
+        d["server"]["exit_code"] == 0
+        and not d["server"]["problem_lines"]
+        and all(check["ok"] for check in d["checks"].values())
+        and all(check["ok"] for check in ((d.get("scale") or {}).get("checks") or {}).values())
+        for d in docs.values()
+    )
+    return 0 if ok else 1
+
+
+def common_meta(args: argparse.Namespace, started: datetime, revision: str | None) -> dict[str, Any]:
+    return {
         "started": started.isoformat(timespec="seconds"),
-        "command": "python -m bench.run " + " ".join(sys.argv[1:] if argv is None else argv),
-        "revision": args.revision_commit if args.revision else git_revision(),
-        "server_from": f"git archive {args.revision}" if args.revision else "working tree",
+        "command": "python -m bench.run " + " ".join(args.argv),
+        "revision": revision,
+        "server_from": f"git archive {args.revision}" if args.revision else "a copy of the working tree",
         "scenarios": {name: SCENARIOS[name].description for name in args.scenario_names},
         "probes": args.probe_names,
         "fresh_users": args.fresh_users,
@@ -347,7 +525,11 @@ def main(argv: list[str] | None = None) -> int:
         "warmup_s": args.warmup,
         "in_flight": args.in_flight,
         "clients": args.clients,
-        "database_kind": "sqlite" if is_sqlite(database) else "postgresql",
+        "scale_sizes": args.scale_sizes,
+        "scale_runs": args.scale_runs,
+        "scale_duration_s": args.scale_duration,
+        "scale_warmup_s": args.scale_warmup,
+        "latency_calls": args.latency_calls,
         "server_log_level": "INFO" if args.log_info else "WARNING",
         "server_env": args.server_env_map,
         "cpu_count": os.cpu_count(),
@@ -355,20 +537,6 @@ def main(argv: list[str] | None = None) -> int:
         "grpcio": grpc.__version__,
         "platform": platform.platform(),
     }
-    load_before, load_after = args.load_before, os.getloadavg()
-    meta["load_average"] = {"before": load_before, "after": load_after}
-    server_info = extra["server"]
-    doc = report.document(meta, measurements, server_info, checks=extra["checks"], probes=extra["probes"])
-    json_path, md_path = stem.with_suffix(".json"), stem.with_suffix(".md")
-    plot_path = args.plot or stem.with_suffix(".png")
-    json_path.write_text(json.dumps(doc, indent=2) + "\n")
-    table = report.markdown(doc)
-    md_path.write_text(table)
-    report.plot(doc, plot_path)
-    print(table)
-    log(f"wrote {json_path}, {md_path}, {plot_path}")
-    checks_ok = all(check["ok"] for check in extra["checks"].values())
-    return 0 if server_info["exit_code"] == 0 and not server_info["problem_lines"] and checks_ok else 1
 
 
 if __name__ == "__main__":

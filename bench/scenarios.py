@@ -466,11 +466,14 @@ async def setup_use_invite_unlimited(ctx: SetupContext) -> Workload:
 
 
 def request_use_invite_unlimited(workload: Workload, slot: int, seq: int) -> Call:
-    key = ("use_invite_unlimited", slot)
+    key = (workload.params.get("key", "use_invite_unlimited"), slot)  # bench/scale.py runs more such workloads
     number = _slot_calls[key]
     _slot_calls[key] += 1
-    share = len(workload.authorizations) // workload.params["in_flight"]
     codes = workload.params["codes"]
+    if workload.params.get("spread"):  # bench/scale.py: call n joins community n mod len(codes), so all grow alike
+        code = codes[number % len(codes)]
+        return Call(invites_pb2.UseInvite(code=code), _person(workload, slot, number // len(codes)))
+    share = len(workload.authorizations) // workload.params["in_flight"]
     code = codes[(number // share) % len(codes)]
     return Call(invites_pb2.UseInvite(code=code), _person(workload, slot, number))
 

@@ -86,6 +86,7 @@ class BenchServer:
     def _env(self) -> dict[str, str]:
         env = {key: value for key, value in os.environ.items() if not key.startswith("COMMUNITIES_")}
         env["COMMUNITIES_LOG_LEVEL"] = self.log_level
+        env["COMMUNITIES_CONSOLE"] = "off"  # the web console is not measured, and its fixed port may be taken
         paths = [self.extra_env["PYTHONPATH"]] if self.extra_env.get("PYTHONPATH") else []
         if self.source is not None:
             paths += [str(self.source / part) for part in ("src", "generated")]
