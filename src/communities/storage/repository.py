@@ -293,9 +293,9 @@ def _membership(row: Row, member_roles_: tuple[Role, ...], user_id: int) -> Memb
     )
 
 
-# The community, the member's standing and the roles it holds, in one statement: one row per role, or one row
-# with NULL role columns for a member holding none.
-_MEMBERSHIP = Prepared(
+# Memberships with the roles held in each: one row per (community, role), or one row with NULL role columns for a
+# community where the member holds none.
+_MEMBERSHIP_ROWS = (
     select(
         *_COMMUNITY_COLUMNS,
         members.c.muted,
@@ -310,27 +310,16 @@ _MEMBERSHIP = Prepared(
         (member_roles.c.community_id == members.c.community_id) & (member_roles.c.user_id == members.c.user_id),
     )
     .outerjoin(roles, roles.c.id == member_roles.c.role_id)
-    .where(members.c.community_id == bindparam("community_id"), members.c.user_id == bindparam("user_id"))
 )
-# Every membership of a user with the roles held in each: one row per (community, role), or one row with NULL
-# role columns for a community where the user holds none.
+# One member's standing in one community, in one statement.
+_MEMBERSHIP = Prepared(
+    _MEMBERSHIP_ROWS.where(
+        members.c.community_id == bindparam("community_id"), members.c.user_id == bindparam("user_id")
+    )
+)
+# Every membership of a user.
 _MEMBERSHIPS_OF = Prepared(
-    select(
-        *_COMMUNITY_COLUMNS,
-        members.c.muted,
-        roles.c.id.label("role_id"),
-        roles.c.permissions.label("role_permissions"),
-        roles.c.priority.label("role_priority"),
-    )
-    .select_from(members)
-    .join(communities, communities.c.id == members.c.community_id)
-    .outerjoin(
-        member_roles,
-        (member_roles.c.community_id == members.c.community_id) & (member_roles.c.user_id == members.c.user_id),
-    )
-    .outerjoin(roles, roles.c.id == member_roles.c.role_id)
-    .where(members.c.user_id == bindparam("user_id"))
-    .order_by(members.c.joined_at, communities.c.id)
+    _MEMBERSHIP_ROWS.where(members.c.user_id == bindparam("user_id")).order_by(members.c.joined_at, communities.c.id)
 )
 
 
