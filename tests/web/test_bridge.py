@@ -3,6 +3,8 @@ errors with their ErrorInfo and BadRequest details, and Updates.Subscribe stream
 
 from __future__ import annotations
 
+import json
+import struct
 import time
 
 import pytest
@@ -14,6 +16,8 @@ from tests.web.conftest import (
     authorization,
     call_json,
     call_proto,
+    envelope,
+    error_details,
 )
 
 
@@ -84,16 +88,35 @@ def test_not_found_and_permission_errors_keep_their_codes(console, make_account)
     assert answer.json()["code"] in ("permission_denied", "not_found")
 
 
-def test_malformed_bodies_are_invalid_argument(console, make_account):
+def test_malformed_bodies_are_invalid_argument_with_error_info(console, make_account):
+    """Requests connectrpc refuses itself (before our API sees them) carry the details every error of ours does."""
     headers = {"content-type": "application/json", **authorization(make_account())}
-    answer = console.post("/communities.v1.Users/GetSelf", content=b"{not json", headers=headers)
-    assert answer.status_code == 400 and answer.json()["code"] == "invalid_argument", answer.text
-    answer = console.post(
-        "/communities.v1.Users/GetSelf",
-        content=b"\xff\xff\xff",
-        headers={**headers, "content-type": "application/proto"},
-    )
-    assert answer.status_code == 400 and answer.json()["code"] == "invalid_argument", answer.text
+    refused = [
+        console.post("/communities.v1.Users/GetSelf", content=b"{not json", headers=headers),
+        console.post(
+            "/communities.v1.Users/GetSelf",
+            content=b"\xff\xff\xff",
+            headers={**headers, "content-type": "application/proto"},
+        ),
+        console.post("/communities.v1.Communities/CreateCommunity", content=b'{"name": "\\ud800"}', headers=headers),
+        console.post("/communities.v1.Users/GetSelf", content=b"{}", headers={**headers, "connect-timeout-ms": "-5"}),
+        console.post("/communities.v1.Users/GetSelf", content=b"{}", headers={**headers, "content-encoding": "gzip"}),
+    ]
+    for answer in refused:
+        assert_connect_error(answer, 400, "invalid_argument", "INVALID_ARGUMENT", field="request")
+
+
+def test_malformed_stream_request_ends_with_error_info(console, make_account):
+    headers = {"content-type": "application/connect+json", **authorization(make_account())}
+    answer = console.post("/communities.v1.Updates/Subscribe", content=envelope(b'{"cursor": '), headers=headers)
+    assert answer.status_code == 200, answer.text
+    flags, length = struct.unpack(">BI", answer.content[:5])
+    assert flags & 0x02, answer.content  # the end-of-stream message
+    error = json.loads(answer.content[5 : 5 + length])["error"]
+    assert error["code"] == "invalid_argument", error
+    info, bad_request = error_details(error)
+    assert info is not None and info.reason == "INVALID_ARGUMENT" and info.domain == "communities.v1", error
+    assert bad_request is not None and bad_request.field_violations[0].field == "request", error
 
 
 def test_unknown_method_and_codec(console, make_account):

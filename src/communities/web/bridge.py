@@ -60,6 +60,33 @@ def connect_error(error: grpc.aio.AioRpcError) -> ConnectError:
     return ConnectError(_CODES.get(error.code(), Code.UNKNOWN), error.details() or "", details)
 
 
+def with_error_info(error: Exception) -> Exception:
+    """connectrpc's own refusals (a body that does not parse, a bad protocol header) carry no details; every error
+    of ours does. Such an error gets the ErrorInfo our API always sends, and a request that did not parse the
+    BadRequest violation the gRPC port sends for it."""
+    if not isinstance(error, ConnectError) or error.details:
+        return error
+    details = [_detail(error_details_pb2.ErrorInfo(reason=error.code.name, domain=ERROR_DOMAIN))]
+    if error.code is Code.INVALID_ARGUMENT:
+        violation = error_details_pb2.BadRequest.FieldViolation(field="request", description=error.message)
+        details.append(_detail(error_details_pb2.BadRequest(field_violations=[violation])))
+    completed = ConnectError(error.code, error.message, details)
+    completed.__cause__ = error.__cause__
+    return completed
+
+
+class _CompleteErrors:
+    """A connectrpc metadata interceptor: on_end may replace the call's error (a request that did not decode,
+    unary or streaming) with one that carries ErrorInfo."""
+
+    async def on_start(self, ctx: RequestContext) -> None:
+        return None
+
+    async def on_end(self, token: None, ctx: RequestContext, error: Exception | None) -> None:
+        if error is not None and (completed := with_error_info(error)) is not error:
+            raise completed
+
+
 def _metadata(ctx: RequestContext) -> list[tuple[str, str]]:
     metadata = []
     for name in FORWARDED_HEADERS:
@@ -100,7 +127,12 @@ class Bridge(ConnectASGIApplication):
             endpoints=lambda _: endpoints,
             read_max_bytes=read_max_bytes,
             codecs=google_protobuf_codecs(),
+            interceptors=(_CompleteErrors(),),
         )
+
+    async def _handle_error(self, exc, ctx, protocol, send) -> bool:
+        # Refusals before the interceptors run (a bad timeout or protocol-version header) come only through here.
+        return await super()._handle_error(with_error_info(exc), ctx, protocol, send)
 
     @property
     def path(self) -> str:
