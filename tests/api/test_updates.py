@@ -536,3 +536,39 @@ def test_a_quiet_subscription_gets_checkpoints_so_its_cursor_never_expires(
     expired = updates_pb2.Subscribe(cursor=stream.ready.cursor)
     error = rpc_error(lambda: list(stub.Subscribe(expired, metadata=quiet.metadata, timeout=5)))
     assert_error(error, grpc.StatusCode.FAILED_PRECONDITION, "CURSOR_EXPIRED")
+
+
+def test_deleting_a_category_and_the_system_channel_says_what_else_changed(grpc_channel, world, channels_stub):
+    """A stream's copy of the community stays right: the category's channels come out of it (channel_updated, no
+    parent), and deleting the system channel turns system messages off (settings_updated with channel 0)."""
+    owner, cid = world.owner.metadata, world.community.id
+    category = channels_stub.CreateChannel(
+        channels_pb2.CreateChannel(community_id=cid, name="lobby", type=channels_pb2.CATEGORY),
+        metadata=owner,
+    )
+    children = [
+        channels_stub.CreateChannel(
+            channels_pb2.CreateChannel(community_id=cid, name=name, parent_id=category.id), metadata=owner
+        )
+        for name in ("match-1", "match-2")
+    ]
+    with UpdateStream(grpc_channel, owner) as stream:
+        channels_stub.DeleteChannel(channels_pb2.DeleteChannel(channel_id=category.id), metadata=owner)
+        channels_stub.DeleteChannel(channels_pb2.DeleteChannel(channel_id=world.general), metadata=owner)
+        updates = stream.take(5)
+        assert stream.events(0.3) == []
+    assert kinds(updates) == [
+        "channel_deleted",
+        "channel_updated",
+        "channel_updated",
+        "channel_deleted",
+        "settings_updated",
+    ]
+    assert updates[0].channel_deleted.channel_id == category.id
+    moved = [update.channel_updated for update in updates[1:3]]
+    assert [channel.id for channel in moved] == sorted(child.id for child in children)
+    assert all(channel.parent_id == 0 for channel in moved)
+    assert updates[3].channel_deleted.channel_id == world.general
+    assert updates[4].settings_updated.system_messages.channel_id == 0  # as GetSettings says "none"
+    listed = channels_stub.GetChannels(channels_pb2.GetChannels(community_id=cid), metadata=owner)
+    assert {channel.id: channel.parent_id for channel in listed.channels} == {child.id: 0 for child in children}

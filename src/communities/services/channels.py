@@ -198,9 +198,17 @@ async def edit_channel(
 async def delete_channel(app: App, principal: Principal, channel_id: int) -> None:
     async with app.db.unit_of_work(write=True) as uow:
         access = await _require_modify(uow, channel_id, principal)
-        await channels_repo.delete_channel(uow, access.channel)
         channel = access.channel
+        deleted = await channels_repo.delete_channel(uow, channel)
+        if deleted is None:
+            raise NotFound.of("CHANNEL")  # deleted by a racing call since it was read
         await publish.channel_deleted(app, uow, principal.id, channel.community_id, channel.id, access.overrides)
+        # What else the deletion changed, so that a stream's copy of the community stays right.
+        for child in deleted.children:
+            await publish.channel_updated(app, uow, principal.id, child)
+        if deleted.was_system_channel:
+            community = access.membership.community
+            await publish.settings_updated(app, uow, principal.id, community.id, None, community.join_messages)
 
 
 async def get_overrides(app: App, principal: Principal, channel_id: int) -> list[OverrideView]:

@@ -171,24 +171,36 @@ async def update_channel(uow: UnitOfWork, channel_id: int, **values) -> None:
         await _bump_version(uow, _community_of_channel(channel_id))
 
 
-async def delete_channel(uow: UnitOfWork, channel: ChannelRecord) -> bool:
-    """Deletes the channel (its overrides cascade), moves its children out of it, frees its slot."""
+@dataclass(frozen=True)
+class DeletedChannel:
+    """What deleting a channel changed besides the channel itself."""
+
+    children: list[ChannelRecord]  # a category's channels, moved out of it (parent_id now None)
+    was_system_channel: bool  # the community's system channel is now None
+
+
+async def delete_channel(uow: UnitOfWork, channel: ChannelRecord) -> DeletedChannel | None:
+    """Deletes the channel (its overrides cascade), moves its children out of it, frees its slot; None when it
+    was already gone."""
     result = await uow.execute(delete(channels).where(channels.c.id == channel.id))
     if result.rowcount != 1:
-        return False
-    await uow.execute(update(channels).where(channels.c.parent_id == channel.id).values(parent_id=None))
+        return None
+    moved = await uow.execute(
+        update(channels).where(channels.c.parent_id == channel.id).values(parent_id=None).returning(*_COLUMNS)
+    )
+    children = sorted((_channel(row) for row in moved), key=lambda child: child.id)
     await _bump_version(uow, channel.community_id)
     await uow.execute(
         update(communities)
         .where(communities.c.id == channel.community_id)
         .values(channel_count=communities.c.channel_count - 1)
     )
-    await uow.execute(
+    cleared = await uow.execute(
         update(communities)
         .where(communities.c.id == channel.community_id, communities.c.system_channel_id == channel.id)
         .values(system_channel_id=None)
     )
-    return True
+    return DeletedChannel(children, cleared.rowcount == 1)
 
 
 # ------------------------------------------------------------------------------------------------ overrides
