@@ -148,6 +148,8 @@ export function Console({
     [api, guard],
   );
 
+  // Whether the last load of "who joined" failed (it shows what the stream brought meanwhile, not a Problem).
+  const membersFailed = useRef(false);
   const loadMembers = useCallback(
     async (communityId: bigint) => {
       const found: CommunityMember[] = [];
@@ -160,9 +162,11 @@ export function Console({
         } while (pageToken);
       } catch (error) {
         guard(error);
+        membersFailed.current = true;
         return;
       }
       if (selectedRef.current !== communityId) return;
+      membersFailed.current = false;
       // Joins the stream delivered while the list loaded are kept (same member: the newer record wins).
       setJoined((current) => {
         const next = new Map<string, Joined>();
@@ -269,13 +273,34 @@ export function Console({
     }
   };
 
+  // Back live after the stream dropped (the server restarted, the network came back): load again whatever
+  // failed to load meanwhile, so that a passing outage does not leave an error on the page.
+  const loaded = useRef({ communities, data, invites });
+  loaded.current = { communities, data, invites };
+  const recover = () => {
+    const { communities, data, invites } = loaded.current;
+    if (isProblem(communities)) void loadCommunities();
+    const communityId = selectedRef.current;
+    if (communityId === null) return;
+    if (isProblem(data)) void loadCommunity(communityId);
+    if (isProblem(invites)) void loadInvites(communityId);
+    if (membersFailed.current) void loadMembers(communityId);
+  };
+  const recoverRef = useRef(recover);
+  recoverRef.current = recover;
+
   useEffect(() => {
     const stop = new AbortController();
+    let wasLive = false;
     follow(
       api,
       {
         onUpdate: (update) => onUpdate.current(update),
-        onState: setLive,
+        onState: (state) => {
+          if (state === "live" && wasLive) recoverRef.current();
+          if (state === "live") wasLive = true;
+          setLive(state);
+        },
         onReload: () => {
           void loadCommunities();
           reloadSelected();

@@ -19,6 +19,8 @@ from PIL import Image
 from playwright.sync_api import expect, sync_playwright
 
 from communities.v1 import (
+    channels_pb2,
+    channels_pb2_grpc,
     communities_pb2,
     communities_pb2_grpc,
     invites_pb2,
@@ -453,6 +455,7 @@ def test_live_list_resumes_with_its_cursor_after_the_stream_drops(e2e, browser):
     page = browser()
     sign_in_with_link(page, console, world.owner)
     wait_live(page)
+    expect(page.locator("#who-joined")).to_be_visible(timeout=WAIT_MS)  # the page has loaded
 
     subscribe_bodies: list[bytes] = []
     blocked = [True]
@@ -479,3 +482,38 @@ def test_live_list_resumes_with_its_cursor_after_the_stream_drops(e2e, browser):
     # Connect's envelope (5 bytes) around Subscribe: a non-empty cursor is field 1, tag 0x0a.
     assert subscribe_bodies and subscribe_bodies[0][5:6] == b"\x0a", subscribe_bodies
     assert page.script_errors == []
+
+
+def test_what_failed_to_load_during_an_outage_loads_again_when_live(e2e, browser):
+    """A load that fails while the server is away (here: a channel change's reload, its GetChannels cut) shows the
+    error; once the stream is live again after the server restarts, the page loads it again by itself."""
+    database = e2e.sqlite_url("outage")
+    grpc_listen, console_listen = address(), address()
+    server = e2e.server(
+        "--console-listen", console_listen, "--grace-seconds", "1", listen=grpc_listen, database=database
+    )
+    server.wait_for_log("console at")
+    console = Console(e2e, grpc_listen, f"http://{console_listen}/", database)
+    world = make_world(console, "Outage Game")
+    page = browser()
+    sign_in_with_link(page, console, world.owner)
+    wait_live(page)
+    expect(page.locator("#who-joined")).to_be_visible(timeout=WAIT_MS)
+
+    page.route("**/communities.v1.Channels/GetChannels", lambda route: route.abort())
+    console.call(
+        world.owner,
+        channels_pb2_grpc.ChannelsStub,
+        "CreateChannel",
+        channels_pb2.CreateChannel(community_id=world.community_id, name="after-the-storm"),
+    )
+    expect(page.get_by_role("alert")).to_be_visible(timeout=WAIT_MS)
+    expect(page.locator("#who-joined")).to_have_count(0)
+
+    page.unroute("**/communities.v1.Channels/GetChannels")
+    server.stop()
+    e2e.server("--console-listen", console_listen, listen=grpc_listen, database=database)
+    expect(page.locator("#who-joined")).to_be_visible(timeout=30_000)
+    expect(page.get_by_label("Channel")).to_contain_text("after-the-storm", timeout=WAIT_MS)
+    expect(page.get_by_role("alert")).to_have_count(0)
+    wait_live(page)
