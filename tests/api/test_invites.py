@@ -732,6 +732,20 @@ def test_lookup_invite_preview(w):
     assert not w.lookup(stranger, never.code).HasField("expires_at")
 
 
+def test_preview_member_count_is_counted_again_once_it_is_older_than_its_ttl(w, clock):
+    """Previews reuse a community's member count (counting is a scan of its members) for at most
+    MEMBER_COUNT_TTL_MS, then count again."""
+    owner = w.make_account("Owner")
+    community, general = w.community(owner)
+    invite = w.invite(owner, general, max_age=0)
+    stranger = w.make_account("Stranger")
+    assert w.lookup(stranger, invite.code).approximate_member_count == 1
+    w.member(community.id)
+    assert w.lookup(stranger, invite.code).approximate_member_count == 1  # reused
+    clock.advance(invites_service.MEMBER_COUNT_TTL_MS / 1000)
+    assert w.lookup(stranger, invite.code).approximate_member_count == 2
+
+
 def test_targeted_invite_is_visible_only_to_targets(w):
     owner = w.make_account("Owner")
     community, general = w.community(owner)

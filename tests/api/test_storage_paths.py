@@ -283,10 +283,10 @@ def test_published_units_of_work_call_on_publish_after_commit_only(server):
     seen = []
     original = db.on_publish
 
-    def on_publish():
+    def on_publish(events):
         seen.append("published")
         if original is not None:
-            original()
+            original(events)
 
     async def publish(fail: bool):
         async with db.unit_of_work(write=True) as uow:

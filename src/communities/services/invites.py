@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import logging
 import secrets
+import weakref
 from dataclasses import dataclass
 
 from communities.domain import paging, target_users, validation
@@ -38,13 +39,13 @@ from communities.services.access import (
     require_permission,
 )
 from communities.services.communities import CommunityView, view
-from communities.services.context import App, Principal
+from communities.services.context import App, BoundedCache, Principal
 from communities.storage import channels as channels_repo
 from communities.storage import invites as invites_repo
 from communities.storage import members as members_repo
 from communities.storage import repository as repo
 from communities.storage import roles as roles_repo
-from communities.storage.database import UnitOfWork
+from communities.storage.database import Database, UnitOfWork
 from communities.storage.invites import JOB_COMPLETED, JOB_FAILED, JOB_PROCESSING, InviteRecord
 from communities.storage.members import MemberRecord
 from communities.storage.roles import RoleRecord
@@ -67,6 +68,8 @@ INLINE_TARGETS = 10_000
 TARGETS_CHUNK = 2_000
 # A PROCESSING job whose worker has not reported for this long died with its server.
 JOB_STALE_MS = 60_000
+# A preview's approximate member count is counted at most this often per community and process.
+MEMBER_COUNT_TTL_MS = 10_000
 
 
 @dataclass(frozen=True)
@@ -336,8 +339,28 @@ async def lookup_invite(app: App, principal: Principal, code: str) -> PreviewVie
             roles=await _granted_roles(uow, invite),
             community=community,
             channel=channel,
-            member_count=await members_repo.count_members(uow, invite.community_id),
+            member_count=await _member_count(app, uow, invite.community_id, now),
         )
+
+
+# Per database handle (one per server process): community id -> (count, counted at). Not on App, whose fields
+# belong to services/context.py.
+_member_counts: weakref.WeakKeyDictionary[Database, BoundedCache] = weakref.WeakKeyDictionary()
+
+
+async def _member_count(app: App, uow: UnitOfWork, community_id: int, now_ms: int) -> int:
+    """The preview's approximate member count. Counting is a scan of the community's members (100,000 and more
+    for the big ones) and every player's client previews invites, so a count is reused for MEMBER_COUNT_TTL_MS:
+    at most that old, never wrong for longer, with no counter row for every join and leave to update (and lock)."""
+    cache = _member_counts.get(app.db)
+    if cache is None:
+        cache = _member_counts[app.db] = BoundedCache(4096)
+    found = cache.get(community_id)
+    if found is not None and now_ms - found[1] < MEMBER_COUNT_TTL_MS:
+        return found[0]
+    count = await members_repo.count_members(uow, community_id)
+    cache.put(community_id, (count, now_ms))
+    return count
 
 
 async def use_invite(app: App, principal: Principal, code: str) -> CommunityView:

@@ -178,9 +178,11 @@ async def join(
     """Adds a user as a member within the caller's unit of work: the member as written (no roles yet), or None if
     already a member. Raises BANNED and LIMIT_REACHED."""
     now = app.clock_ms()
-    if await members_repo.is_banned(uow, community_id, user_id, now):
-        raise PermissionDenied("You are banned from this community", reason="BANNED")
-    if not await members_repo.insert_member(uow, community_id, user_id, now, invite_code, temporary=temporary):
+    if not await members_repo.insert_member_unless_banned(
+        uow, community_id, user_id, now, invite_code, temporary=temporary
+    ):
+        if await members_repo.is_banned(uow, community_id, user_id, now):
+            raise PermissionDenied("You are banned from this community", reason="BANNED")
         return None  # already a member (the primary key decides, also when two joins race)
     if not await repo.claim_membership_slot(uow, user_id, validation.COMMUNITIES_PER_USER):
         raise LimitReached("communities_per_user", validation.COMMUNITIES_PER_USER)

@@ -137,8 +137,11 @@ async def _post(
     kind: int,
     found: mention_parser.Mentions,
     client_id: int | None,
+    seq: int | None = None,
 ) -> MessageRecord | None:
-    seq = await messages_repo.next_seq(uow, community_id, channel_id)
+    """`seq`: the message's, when the caller already took it (messages_repo.join_message_seq)."""
+    if seq is None:
+        seq = await messages_repo.next_seq(uow, community_id, channel_id)
     # The id is taken under the channel's lock (after next_seq), so on one server ids grow with seq.
     record = MessageRecord(
         id=app.next_id(),
@@ -164,11 +167,13 @@ async def _post(
 
 async def announce_join(app: App, uow: UnitOfWork, community_id: int, user_id: int) -> MessageRecord | None:
     """In the join's unit of work: with join messages on and a system channel, a MESSAGE_TYPE_JOIN message there
-    by the new member. Reads one row (the channel) before posting: it runs in every join's transaction."""
-    channel_id = await messages_repo.join_message_channel(uow, community_id, ChannelType.TEXT)
-    if channel_id is None:
+    by the new member. Finding the channel takes its seq in the same statement: it runs in every join's
+    transaction."""
+    found = await messages_repo.join_message_seq(uow, community_id, ChannelType.TEXT)
+    if found is None:
         return None
-    return await _post(app, uow, community_id, channel_id, user_id, "", TYPE_JOIN, mention_parser.NONE, None)
+    channel_id, seq = found
+    return await _post(app, uow, community_id, channel_id, user_id, "", TYPE_JOIN, mention_parser.NONE, None, seq)
 
 
 def _limit(value: int) -> int:

@@ -336,7 +336,7 @@ class UnitOfWork:
     """One transaction. Commits when the block ends without an exception, rolls back otherwise.
 
     `published` is set when the transaction wrote events (updates/publish.py): after its commit the database's
-    `on_publish` hook wakes the update streams."""
+    `on_publish` hook wakes the update streams with them."""
 
     published = False
     # Events published in it (storage/events.py), written just before its commit.
@@ -388,8 +388,9 @@ class Database:
     """The server's handle on its database."""
 
     url: str
-    # Called after the commit of a unit of work that published events (the server wakes its streams with it).
-    on_publish: Callable[[], None] | None = None
+    # Called after the commit of a unit of work that published events, with them (the server wakes its streams
+    # with it). On SQLite they carry their stream positions, so this process's hub need not read them back.
+    on_publish: Callable[[list[dict[str, Any]]], None] | None = None
 
     def unit_of_work(self, *, write: bool) -> contextlib.AbstractAsyncContextManager[UnitOfWork]:
         raise NotImplementedError
@@ -509,7 +510,7 @@ class _SqliteTransaction:
                     raise replacement from error
                 raise
             if self._uow.published and database.on_publish is not None:
-                database.on_publish()
+                database.on_publish(self._uow.pending_events)
         finally:
             # SQLAlchemy began a transaction of its own in name only when a statement went through it; end it
             # (a no-op for sqlite3 outside a transaction) so that each unit of work starts clean.

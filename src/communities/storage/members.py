@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy import Boolean, bindparam, cast, delete, false, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from communities.storage.database import Prepared, UnitOfWork, dialect_insert
@@ -152,6 +152,49 @@ _INSERT_MEMBER = Prepared.insert_or_ignore(
 )
 
 
+def _insert_unless_banned(dialect_insert):
+    def value(name: str):
+        return bindparam(name, type_=members.c[name].type)
+
+    banned = select(bans.c.user_id).where(
+        bans.c.community_id == value("community_id"),
+        bans.c.user_id == value("user_id"),
+        or_(bans.c.until_ms.is_(None), bans.c.until_ms > bindparam("now_ms", type_=bans.c.until_ms.type)),
+    )
+    row = select(
+        value("community_id"),
+        value("user_id"),
+        value("joined_at"),
+        value("invite_code"),
+        false(),
+        cast(value("temporary"), Boolean),  # typed: PostgreSQL infers nothing from a SELECT list
+    ).where(~banned.exists())
+    columns = ["community_id", "user_id", "joined_at", "invite_code", "muted", "temporary"]
+    return dialect_insert(members).from_select(columns, row).on_conflict_do_nothing(index_elements=_MEMBER_PK)
+
+
+_MEMBER_PK = [members.c.community_id, members.c.user_id]
+_INSERT_UNLESS_BANNED = Prepared(
+    _insert_unless_banned(sqlite.insert), postgresql=_insert_unless_banned(postgresql.insert)
+)
+
+
+async def insert_member_unless_banned(
+    uow: UnitOfWork, community_id: int, user_id: int, now_ms: int, invite_code: str | None, *, temporary: bool
+) -> bool:
+    """insert_member, in the same statement as the check that the user is not banned: True if it was added,
+    False if already a member or banned (is_banned tells which; only then is it asked)."""
+    params = {
+        "community_id": community_id,
+        "user_id": user_id,
+        "joined_at": now_ms,
+        "invite_code": invite_code,
+        "temporary": temporary,
+        "now_ms": now_ms,
+    }
+    return (await uow.execute(_INSERT_UNLESS_BANNED, params)).rowcount == 1
+
+
 _MAKE_PERMANENT = Prepared(
     update(members)
     .where(
@@ -256,10 +299,14 @@ async def remove_roles(uow: UnitOfWork, community_id: int, user_id: int, role_id
         await uow.execute(_REMOVE_ROLES, params)
 
 
+_COUNT_MEMBERS = Prepared(
+    select(func.count().label("count")).where(members.c.community_id == bindparam("community_id"))
+)
+
+
 async def count_members(uow: UnitOfWork, community_id: int) -> int:
-    return (
-        await uow.execute(select(func.count()).select_from(members).where(members.c.community_id == community_id))
-    ).scalar_one()
+    """A scan of the community's members: callers on hot paths reuse it (services/invites.py)."""
+    return (await uow.execute(_COUNT_MEMBERS, {"community_id": community_id})).scalar_one()
 
 
 # ------------------------------------------------------------------------------------------------------ bans

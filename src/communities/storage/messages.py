@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from communities.domain.permissions import Override
@@ -233,24 +233,42 @@ async def existing_members(uow: UnitOfWork, community_id: int, user_ids: list[in
 
 
 # The community's system channel when join messages are on and it is one of its channels of the given type.
-_JOIN_CHANNEL = Prepared(
-    select(channels.c.id)
-    .select_from(communities)
-    .join(channels, channels.c.id == communities.c.system_channel_id)
-    .where(
+def _bump_join_channel(dialect_insert):
+    """_bump of the community's join-message channel, found in the same statement (INSERT ... SELECT): its
+    system channel, if join messages are on and that is a channel of the community of `channel_type`."""
+    channel = select(channels.c.id, communities.c.id, literal(1), literal(1)).select_from(
+        communities.join(channels, channels.c.id == communities.c.system_channel_id)
+    )
+    channel = channel.where(
         communities.c.id == bindparam("community_id"),
         communities.c.join_messages.is_(True),
         channels.c.community_id == communities.c.id,
         channels.c.type == bindparam("channel_type"),
     )
-)
+    statement = dialect_insert(message_channels).from_select(
+        [
+            message_channels.c.channel_id,
+            message_channels.c.community_id,
+            message_channels.c.last_seq,
+            message_channels.c.live_count,
+        ],
+        channel,
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[message_channels.c.channel_id],
+        set_={"last_seq": message_channels.c.last_seq + 1, "live_count": message_channels.c.live_count + 1},
+    ).returning(message_channels.c.channel_id, message_channels.c.last_seq)
 
 
-async def join_message_channel(uow: UnitOfWork, community_id: int, channel_type: int) -> int | None:
-    """Where a join to the community is announced: its system channel, if join messages are on and that is a
-    channel of the community of `channel_type`; else None. One prepared statement."""
-    row = (await uow.execute(_JOIN_CHANNEL, {"community_id": community_id, "channel_type": channel_type})).first()
-    return row.id if row else None
+_JOIN_CHANNEL_SEQ = Prepared(_bump_join_channel(sqlite.insert), postgresql=_bump_join_channel(postgresql.insert))
+
+
+async def join_message_seq(uow: UnitOfWork, community_id: int, channel_type: int) -> tuple[int, int] | None:
+    """Where a join to the community is announced and the seq of the message announcing it (next_seq of that
+    channel), in one statement; None when joins are not announced."""
+    params = {"community_id": community_id, "channel_type": channel_type}
+    row = (await uow.execute(_JOIN_CHANNEL_SEQ, params)).first()
+    return (row.channel_id, row.last_seq) if row else None
 
 
 _BY_CLIENT_ID = Prepared(

@@ -427,7 +427,7 @@ class _PostgresTransaction:
             await self._release()
         database = self._database
         if uow.published and database.on_publish is not None:
-            database.on_publish()
+            database.on_publish(uow.pending_events)
 
     async def _rollback(self) -> None:
         transaction = self._uow._transaction

@@ -5,8 +5,9 @@ pages), so a thousand streams cost one query per wake-up, not a thousand.
 Streams pull: each keeps its own position and asks for what follows it. A slow stream holds at most one page, so
 no stream can make the server's memory grow.
 
-Wake-ups: `poke()` after a local commit that published events (SQLite), after this process's sequencer ran, on a
-PostgreSQL NOTIFY from another replica, and every `POLL_SECONDS` in case one was lost.
+Wake-ups: `poke()` after a local commit that published events (SQLite: with them, positioned, so that what this
+process just wrote is taken as written instead of read back), after this process's sequencer ran, on a PostgreSQL
+NOTIFY from another replica, and every `POLL_SECONDS` in case one was lost.
 """
 
 from __future__ import annotations
@@ -37,6 +38,23 @@ def _position(event: EventRow) -> int:
     return event.position
 
 
+def _row(event: dict) -> EventRow:
+    """An event as storage/events.py queued and wrote it."""
+    return EventRow(
+        position=event["position"],
+        community_id=event["community_id"],
+        kind=event["kind"],
+        at_ms=event["at"],
+        target_id=event["target_id"],
+        channel_id=event["channel_id"],
+        audience=event["audience"],
+        audience_permission=event["audience_permission"],
+        audience_user_id=event["audience_user_id"],
+        overrides=event["overrides"],
+        payload=event["payload"],
+    )
+
+
 class Hub:
     def __init__(self, db: Database, *, buffer_events: int = BUFFER_EVENTS):
         self._db = db
@@ -62,8 +80,13 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def poke(self) -> None:
-        self._poked.set()
+    def poke(self, committed: list[dict] | None = None) -> None:
+        """Read what is new soon. `committed`: events a local commit just wrote (storage/events.py), taken as they
+        are when they carry positions that directly follow what the hub holds; else they are read like any other."""
+        if committed and committed[0]["position"] == self.head + 1:
+            self._add([_row(event) for event in committed])
+        else:
+            self._poked.set()
 
     async def _follow(self) -> None:
         while True:
@@ -77,25 +100,27 @@ class Hub:
                 await asyncio.sleep(POLL_SECONDS)
 
     async def _read_new(self) -> None:
-        advanced = False
         while True:
             rows = await events_repo.read_after(self._db, self.head, PAGE)
-            if not rows:
+            full = len(rows) >= PAGE
+            # poke() may have taken some of them while the read waited for the database.
+            skip = bisect.bisect_right(rows, self.head, key=_position)
+            if skip < len(rows):
+                self._add(rows[skip:] if skip else rows)
+            if not full:
                 break
-            for row in rows:
-                if row.channel_id is not None and row.kind in _OVERRIDE_CHANGES:
-                    self.overrides.pop(row.channel_id, None)
-            self._buffer.extend(rows)
-            self.head = rows[-1].position
-            advanced = True
-            if len(rows) < PAGE:
-                break
-        if advanced:
-            # Wake every stream waiting for news; each then reads what follows its own position.
-            waiters, self._waiters = self._waiters, set()
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
+
+    def _add(self, rows: list[EventRow]) -> None:
+        for row in rows:
+            if row.channel_id is not None and row.kind in _OVERRIDE_CHANGES:
+                self.overrides.pop(row.channel_id, None)
+        self._buffer.extend(rows)
+        self.head = rows[-1].position
+        # Wake every stream waiting for news; each then reads what follows its own position.
+        waiters, self._waiters = self._waiters, set()
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def wait_beyond(self, position: int, handle: StreamHandle) -> None:
         """Wait until there are events after `position`, or until `handle` is woken (StreamHandle.wake)."""

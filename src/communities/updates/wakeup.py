@@ -38,7 +38,7 @@ class PostgresWakeup:
         self._tasks: list[asyncio.Task] = []
         self._listener: asyncpg.Connection | None = None
 
-    def committed(self) -> None:
+    def committed(self, _events: list | None = None) -> None:
         """A local unit of work committed events: sequence them soon (coalesced)."""
         self._requested.set()
 
