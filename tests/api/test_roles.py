@@ -8,7 +8,7 @@ import pytest
 
 from communities.domain.permissions import Permission as EnginePermission
 from communities.storage import roles as roles_repo
-from communities.v1 import communities_pb2, members_pb2, roles_pb2
+from communities.v1 import channels_pb2, communities_pb2, members_pb2, roles_pb2
 from tests.api.permissions_world import ALL, DEFAULT, RESERVED_BIT, Expectations, P, World, run_together
 from tests.conftest import rpc_error
 from tests.support.errors import assert_error
@@ -627,6 +627,42 @@ def test_member_edits_arrive_in_explanations(world, setup, members_stub):
     )
     explained = world.explain(member, community.id)
     assert (explained.rank, explained.permissions) == (0, DEFAULT)
+
+
+def test_own_explanations_follow_every_change_they_depend_on(world, setup, roles_stub, channels_stub):
+    """A caller's own explanation is reused while nothing it depends on changes: each change below must show in
+    the very next answer, asked for the same way as the one before it."""
+    owner, community, member = setup
+    role = world.role(owner, community.id, "r", permissions=P.PIN_MESSAGES, priority=4)
+    world.assign(owner, community.id, member, role.id)
+    channel = world.channel(owner, community.id, "room")
+
+    def explain() -> tuple:
+        explained = [world.explain(member, community.id, channel_id=channel_id) for channel_id in (None, channel.id)]
+        return tuple(
+            (e.permissions, e.rank, [(s.source, s.role_id, s.allow, s.deny) for s in e.steps]) for e in explained
+        )
+
+    def edit_role(**changes) -> None:
+        roles_stub.EditRole(
+            roles_pb2.EditRole(community_id=community.id, role_id=role.id, **changes), metadata=owner.metadata
+        )
+
+    first = explain()
+    assert explain() == first  # asked again: the same answer
+    assert first[0][:2] == (DEFAULT | P.PIN_MESSAGES, 4)
+
+    edit_role(priority=6)
+    assert [rank for _, rank, _ in explain()] == [6, 6]
+    edit_role(permissions=P.DELETE_MESSAGES)
+    assert explain()[0][0] == DEFAULT | P.DELETE_MESSAGES
+    world.override(owner, channel.id, role.id, neg=P.SEND_MESSAGES)
+    assert explain()[1][0] == (DEFAULT | P.DELETE_MESSAGES) & ~P.SEND_MESSAGES
+    world.set_default(owner, community.id, DEFAULT & ~P.ADD_REACTIONS)
+    assert explain()[0][0] == (DEFAULT & ~P.ADD_REACTIONS) | P.DELETE_MESSAGES
+    channels_stub.DeleteChannel(channels_pb2.DeleteChannel(channel_id=channel.id), metadata=owner.metadata)
+    error = rpc_error(world.explain, member, community.id, channel_id=channel.id)
+    assert_error(error, NOT_FOUND, "UNKNOWN_CHANNEL")
 
 
 def test_engine_flags_match_the_proto():

@@ -17,7 +17,9 @@ class ChannelsServicer(channels_pb2_grpc.ChannelsServicer):
 
     async def GetChannels(self, request, context):
         views = await service.get_channels(self.app, current_principal(), request.community_id)
-        return channels_pb2.ChannelList(channels=[convert.channel(view) for view in views])
+        if views.encoded is None:  # the list is cached (services/channels.py): so is its message, never mutated
+            views.encoded = channels_pb2.ChannelList(channels=[convert.channel(view) for view in views])
+        return views.encoded
 
     async def CreateChannel(self, request, context):
         view = await service.create_channel(

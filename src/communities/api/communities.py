@@ -17,7 +17,10 @@ class CommunitiesServicer(communities_pb2_grpc.CommunitiesServicer):
         self.app = app
 
     async def GetCommunities(self, request, context):
-        return convert.community_list(await service.get_communities(self.app, current_principal()))
+        views = await service.get_communities(self.app, current_principal())
+        if views.encoded is None:  # possibly cached (services/communities.py): so is its message, never mutated
+            views.encoded = convert.community_list(views)
+        return views.encoded
 
     async def CreateCommunity(self, request, context):
         return convert.community(await service.create_community(self.app, current_principal(), request.name))

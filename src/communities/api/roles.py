@@ -61,4 +61,6 @@ class RolesServicer(roles_pb2_grpc.RolesServicer):
             request.user_id,
             request.channel_id if request.HasField("channel_id") else None,
         )
-        return convert.explanation(view)
+        if view.encoded is None:  # possibly cached (services/roles.py): so is its message, never mutated
+            view.encoded = convert.explanation(view)
+        return view.encoded

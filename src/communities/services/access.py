@@ -20,12 +20,20 @@ from communities.services.context import Principal
 from communities.storage import channels as channels_repo
 from communities.storage import repository as repo
 from communities.storage.channels import ChannelRecord
-from communities.storage.database import UnitOfWork
+from communities.storage.database import Database, UnitOfWork
 
 
 async def require_membership(uow: UnitOfWork, community_id: int, principal: Principal) -> repo.Membership:
     """The caller's membership; a community the caller is not in is indistinguishable from an unknown one."""
     membership = await repo.membership(uow, community_id, principal.id) if community_id else None
+    if membership is None:
+        raise NotFound.of("COMMUNITY")
+    return membership
+
+
+async def read_membership(db: Database, community_id: int, principal: Principal) -> repo.Membership:
+    """require_membership() outside a unit of work: the one statement of a read that may need nothing more."""
+    membership = await repo.read_membership(db, community_id, principal.id) if community_id else None
     if membership is None:
         raise NotFound.of("COMMUNITY")
     return membership

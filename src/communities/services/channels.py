@@ -10,6 +10,7 @@ from communities.domain.errors import FailedPrecondition, InvalidArgument, Limit
 from communities.domain.permissions import Override, Permission, channel_permissions, community_permissions
 from communities.services.access import (
     ChannelAccess,
+    read_membership,
     require_channel,
     require_flag,
     require_held,
@@ -28,6 +29,17 @@ from communities.updates import publish
 class ChannelView:
     channel: ChannelRecord
     permissions: int  # the caller's
+
+
+class ChannelViews(list):
+    """GetChannels' answer as kept in app.channel_lists; `encoded` is the API's message for it, built once and
+    kept with it (same key, same lifetime)."""
+
+    __slots__ = ("encoded",)
+
+    def __init__(self, views=()):
+        super().__init__(views)
+        self.encoded = None
 
 
 @dataclass(frozen=True)
@@ -60,35 +72,41 @@ async def _require_parent(uow: UnitOfWork, community_id: int, parent_id: int, pr
     return parent
 
 
-async def get_channels(app: App, principal: Principal, community_id: int) -> list[ChannelView]:
+async def get_channels(app: App, principal: Principal, community_id: int) -> ChannelViews:
     """Channels the caller can view. What it sees depends only on the community's channels and overrides (their
     version number changes with each of their changes) and on the caller's standing (owner, default
     permissions, its roles and their bits), so the answer is kept per such key and reused while nothing of it
     changes: each server's copy stays right because the version is read from the database on every call."""
+    # The version and the standing in one statement of their own: when the list is known, that is all.
+    views = app.channel_lists.get(_list_key(await read_membership(app.db, community_id, principal)))
+    if views is not None:
+        return views
     async with app.db.unit_of_work(write=False) as uow:
+        # Read again with the channels, so that the list is kept under the version it was read with.
         membership = await require_membership(uow, community_id, principal)
-        member = membership.member
-        key = (
-            community_id,
-            membership.community.channels_version,
-            member.is_owner,
-            member.default_permissions,
-            tuple(sorted((role.id, role.permissions) for role in member.roles)),
-        )
-        views = app.channel_lists.get(key)
-        if views is not None:
-            return views
         channels = await channels_repo.channels_of(uow, community_id)
         overrides = await channels_repo.overrides_for_member(uow, community_id, principal.id)
+    member = membership.member
     base = community_permissions(member)
     no_overrides: dict = {}
-    views = []
+    views = ChannelViews()
     for channel in channels:
         permissions = channel_permissions(member, overrides.get(channel.id, no_overrides), base)
         if permissions:  # 0 exactly when VIEW_CHANNEL is missing
             views.append(ChannelView(channel, permissions))
-    app.channel_lists.put(key, views)
+    app.channel_lists.put(_list_key(membership), views)
     return views
+
+
+def _list_key(membership) -> tuple:
+    member = membership.member
+    return (
+        membership.community.id,
+        membership.community.channels_version,
+        member.is_owner,
+        member.default_permissions,
+        tuple(sorted((role.id, role.permissions) for role in member.roles)),
+    )
 
 
 async def create_channel(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from communities.domain import paging, validation
@@ -62,16 +63,36 @@ def settings_view(community: repo.CommunityRecord) -> SettingsView:
     return SettingsView(system_channel_id=community.system_channel_id, join_messages=community.join_messages)
 
 
-async def get_communities(app: App, principal: Principal) -> list[CommunityView]:
-    memberships = await repo.memberships_of(app.db, principal.id)
-    views = [view(membership) for membership in memberships]
+class CommunityViews(list):
+    """GetCommunities' answer. Without unread counts it is kept in app.community_lists under the rows it was
+    built from, with `memberships` and `encoded` (the API's message for it, built once)."""
+
+    __slots__ = ("encoded", "memberships")
+
+    def __init__(self, views=(), memberships: list[repo.Membership] | None = None):
+        super().__init__(views)
+        self.memberships = memberships
+        self.encoded = None
+
+
+async def get_communities(app: App, principal: Principal) -> CommunityViews:
+    rows = await repo.membership_rows(app.db, principal.id)
+    # The answer is a function of these rows and the caller alone: no version needed to reuse it.
+    key = (principal.id, rows)
+    known = app.community_lists.get(key)
+    if known is None:
+        memberships = repo.memberships_from_rows(rows, principal.id)
+        known = CommunityViews((view(membership) for membership in memberships), memberships)
+        app.community_lists.put(key, known)
     # One to three more statements for all the communities together (never one per community or message).
-    totals = await messages_service.unread_totals(app, principal.id, memberships)
-    if totals:
-        for community in views:
-            counts = totals.get(community.id)
-            if counts is not None:
-                community.unread_count, community.unread_mention_count = counts
+    totals = await messages_service.unread_totals(app, principal.id, known.memberships)
+    if not totals:
+        return known
+    views = CommunityViews(dataclasses.replace(community) for community in known)  # the cached ones stay as read
+    for community in views:
+        counts = totals.get(community.id)
+        if counts is not None:
+            community.unread_count, community.unread_mention_count = counts
     return views
 
 

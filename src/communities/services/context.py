@@ -36,6 +36,10 @@ class App:
     blob_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Channel lists by (community, its channels_version, the member's standing): see services/channels.py.
     channel_lists: BoundedCache = field(default_factory=lambda: BoundedCache(4096))
+    # GetCommunities' answers by the rows they were built from (see services/communities.py); a few KB each.
+    community_lists: BoundedCache = field(default_factory=lambda: BoundedCache(1024))
+    # Callers' own permission explanations, by the same kind of key plus the channel: see services/roles.py.
+    explanations: BoundedCache = field(default_factory=lambda: BoundedCache(4096))
     # The update stream machinery of a running server (None in the operator CLI): see services/updates.py.
     hub: Hub | None = None
     streams: StreamRegistry | None = None

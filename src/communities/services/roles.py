@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from communities.domain import validation
 from communities.domain.errors import LimitReached, NotFound, PermissionDenied
@@ -14,7 +14,13 @@ from communities.domain.permissions import (
     explain,
     rank,
 )
-from communities.services.access import require_channel, require_held, require_membership, require_permission
+from communities.services.access import (
+    read_membership,
+    require_channel,
+    require_held,
+    require_membership,
+    require_permission,
+)
 from communities.services.context import App, Principal
 from communities.storage import channels as channels_repo
 from communities.storage import repository as repo
@@ -32,7 +38,7 @@ class RolesView:
     default_permissions: int
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Explanation:
     community_id: int
     user_id: int
@@ -41,6 +47,8 @@ class Explanation:
     steps: list[Step]
     rank: int
     owner: bool
+    # The API's message for it: a caller's own explanation is cached (app.explanations), and its message with it.
+    encoded: object = field(default=None, compare=False, repr=False)
 
 
 def _require_manageable(membership: repo.Membership, priority: int) -> None:
@@ -154,10 +162,17 @@ async def edit_default_permissions(app: App, principal: Principal, community_id:
 async def explain_permissions(
     app: App, principal: Principal, community_id: int, user_id: int, channel_id: int | None
 ) -> Explanation:
+    target_id = user_id or principal.id
+    own = target_id == principal.id
+    if own:
+        # The version and the standing in one statement of their own: when the answer is known, that is all.
+        membership = await read_membership(app.db, community_id, principal)
+        cached = app.explanations.get(_explanation_key(membership, principal.id, channel_id))
+        if cached is not None:
+            return cached
     async with app.db.unit_of_work(write=False) as uow:
         membership = await require_membership(uow, community_id, principal)
-        target_id = user_id or principal.id
-        if target_id != principal.id:
+        if not own:
             require_permission(membership, Permission.MODIFY_ROLES)
             target = await repo.membership(uow, community_id, target_id)
             if target is None:
@@ -173,7 +188,7 @@ async def explain_permissions(
             overrides = access.overrides
     steps = explain(target.member, overrides)
     member_rank = rank(target.member)
-    return Explanation(
+    explanation = Explanation(
         community_id=community_id,
         user_id=target_id,
         channel_id=channel_id or 0,
@@ -181,4 +196,22 @@ async def explain_permissions(
         steps=steps,
         rank=RANK_OWNER if member_rank == float("inf") else int(member_rank),
         owner=target.member.is_owner,
+    )
+    if own:
+        app.explanations.put(_explanation_key(membership, principal.id, channel_id), explanation)
+    return explanation
+
+
+def _explanation_key(membership: repo.Membership, user_id: int, channel_id: int | None) -> tuple:
+    """One's own explanation depends only on one's standing and, in a channel, on the channel and its overrides
+    (the community's channels_version changes with each of their changes), as GetChannels' list does."""
+    member = membership.member
+    return (
+        membership.community.id,
+        membership.community.channels_version,
+        channel_id,
+        user_id,
+        member.is_owner,
+        member.default_permissions,
+        tuple(sorted((role.id, role.permissions, role.priority) for role in member.roles)),
     )

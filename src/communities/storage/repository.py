@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Boolean, Integer, bindparam, delete, func, insert, or_, select, type_coerce, update
 from sqlalchemy.engine import Row
 
 from communities.domain.permissions import MemberContext, Role
@@ -295,10 +295,16 @@ def _membership(row: Row, member_roles_: tuple[Role, ...], user_id: int) -> Memb
 
 # Memberships with the roles held in each: one row per (community, role), or one row with NULL role columns for a
 # community where the member holds none.
+#
+# Read on almost every call: its booleans come back as SQLite's 0/1 (_membership and _community apply bool()), so
+# that its rows need no per-value conversion.
 _MEMBERSHIP_ROWS = (
     select(
-        *_COMMUNITY_COLUMNS,
-        members.c.muted,
+        *(
+            type_coerce(column, Integer).label(column.key) if isinstance(column.type, Boolean) else column
+            for column in _COMMUNITY_COLUMNS
+        ),
+        type_coerce(members.c.muted, Integer).label("muted"),
         roles.c.id.label("role_id"),
         roles.c.permissions.label("role_permissions"),
         roles.c.priority.label("role_priority"),
@@ -331,6 +337,15 @@ async def get_community(uow: UnitOfWork, community_id: int) -> CommunityRecord |
 async def membership(uow: UnitOfWork, community_id: int, user_id: int) -> Membership | None:
     """The community and the caller's standing in it, or None when the caller is not a member (or it is gone)."""
     rows = (await uow.execute(_MEMBERSHIP, {"community_id": community_id, "user_id": user_id})).all()
+    return _membership_of_rows(rows, user_id)
+
+
+async def read_membership(db: Database, community_id: int, user_id: int) -> Membership | None:
+    """membership() as a statement on its own, outside any unit of work (one statement is consistent)."""
+    return _membership_of_rows(await db.read(_MEMBERSHIP, {"community_id": community_id, "user_id": user_id}), user_id)
+
+
+def _membership_of_rows(rows: list, user_id: int) -> Membership | None:
     if not rows:
         return None
     held = tuple(
@@ -343,7 +358,15 @@ async def membership(uow: UnitOfWork, community_id: int, user_id: int) -> Member
 
 async def memberships_of(db: Database, user_id: int) -> list[Membership]:
     """Every community the user is in, oldest membership first. One statement: consistent on its own."""
-    rows = await db.read(_MEMBERSHIPS_OF, {"user_id": user_id})
+    return memberships_from_rows(await membership_rows(db, user_id), user_id)
+
+
+async def membership_rows(db: Database, user_id: int) -> tuple:
+    """memberships_of's rows, as read (hashable: a caller may key what it builds from them by them)."""
+    return tuple(await db.read(_MEMBERSHIPS_OF, {"user_id": user_id}))
+
+
+def memberships_from_rows(rows: tuple, user_id: int) -> list[Membership]:
     result: list[Membership] = []
     for index, row in enumerate(rows):
         if index and rows[index - 1].id == row.id:
