@@ -435,17 +435,40 @@ def test_phone_width(console, browser):
     assert page.script_errors == []
 
 
-def test_live_list_resumes_with_its_cursor_after_the_stream_drops(e2e, browser):
-    """The server restarts; while the page cannot reach it a player joins; when it can, the page resubscribes with
-    its last cursor and shows that join (missed, not live)."""
-    database = e2e.sqlite_url("restart")
+@dataclass
+class Restartable:
+    """A server of the test's own (so that the test may stop and restart it), its console and a world in it."""
+
+    server: object
+    console: Console
+    world: World
+    listen: str
+    console_listen: str
+    database: str
+
+    def restart(self) -> None:
+        self.server.stop()
+        self.server = self.console.e2e.server(
+            "--console-listen", self.console_listen, listen=self.listen, database=self.database
+        )
+
+
+def restartable(e2e, name: str) -> Restartable:
+    database = e2e.sqlite_url(name.lower().replace(" ", "-"))
     grpc_listen, console_listen = address(), address()
     server = e2e.server(
         "--console-listen", console_listen, "--grace-seconds", "1", listen=grpc_listen, database=database
     )
     server.wait_for_log("console at")
     console = Console(e2e, grpc_listen, f"http://{console_listen}/", database)
-    world = make_world(console, "Restart Game")
+    return Restartable(server, console, make_world(console, name), grpc_listen, console_listen, database)
+
+
+def test_live_list_resumes_with_its_cursor_after_the_stream_drops(e2e, browser):
+    """The server restarts; while the page cannot reach it a player joins; when it can, the page resubscribes with
+    its last cursor and shows that join (missed, not live)."""
+    setup = restartable(e2e, "Restart Game")
+    console, world = setup.console, setup.world
     code = console.call(
         world.owner,
         invites_pb2_grpc.InvitesStub,
@@ -468,9 +491,8 @@ def test_live_list_resumes_with_its_cursor_after_the_stream_drops(e2e, browser):
             route.continue_()
 
     page.route("**/communities.v1.Updates/Subscribe", subscribe)
-    server.stop()
+    setup.restart()
     expect(page.get_by_role("status", name="Live updates: Reconnecting…")).to_be_visible(timeout=WAIT_MS)
-    e2e.server("--console-listen", console_listen, listen=grpc_listen, database=database)
     player = console.user("Cy Player")
     console.call(player, invites_pb2_grpc.InvitesStub, "UseInvite", invites_pb2.UseInvite(code=code))
     page.wait_for_timeout(1000)
@@ -487,14 +509,8 @@ def test_live_list_resumes_with_its_cursor_after_the_stream_drops(e2e, browser):
 def test_what_failed_to_load_during_an_outage_loads_again_when_live(e2e, browser):
     """A load that fails while the server is away (here: a channel change's reload, its GetChannels cut) shows the
     error; once the stream is live again after the server restarts, the page loads it again by itself."""
-    database = e2e.sqlite_url("outage")
-    grpc_listen, console_listen = address(), address()
-    server = e2e.server(
-        "--console-listen", console_listen, "--grace-seconds", "1", listen=grpc_listen, database=database
-    )
-    server.wait_for_log("console at")
-    console = Console(e2e, grpc_listen, f"http://{console_listen}/", database)
-    world = make_world(console, "Outage Game")
+    setup = restartable(e2e, "Outage Game")
+    console, world = setup.console, setup.world
     page = browser()
     sign_in_with_link(page, console, world.owner)
     wait_live(page)
@@ -511,8 +527,7 @@ def test_what_failed_to_load_during_an_outage_loads_again_when_live(e2e, browser
     expect(page.locator("#who-joined")).to_have_count(0)
 
     page.unroute("**/communities.v1.Channels/GetChannels")
-    server.stop()
-    e2e.server("--console-listen", console_listen, listen=grpc_listen, database=database)
+    setup.restart()
     expect(page.locator("#who-joined")).to_be_visible(timeout=30_000)
     expect(page.get_by_label("Channel")).to_contain_text("after-the-storm", timeout=WAIT_MS)
     expect(page.get_by_role("alert")).to_have_count(0)
