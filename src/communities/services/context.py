@@ -40,6 +40,8 @@ class App:
     community_lists: BoundedCache = field(default_factory=lambda: BoundedCache(1024))
     # Callers' own permission explanations, by the same kind of key plus the channel: see services/roles.py.
     explanations: BoundedCache = field(default_factory=lambda: BoundedCache(4096))
+    # Invite previews' member counts with when they were counted: see services/invites.py.
+    member_counts: BoundedCache = field(default_factory=lambda: BoundedCache(4096))
     # The update stream machinery of a running server (None in the operator CLI): see services/updates.py.
     hub: Hub | None = None
     streams: StreamRegistry | None = None

@@ -7,7 +7,6 @@ import asyncio
 import dataclasses
 import logging
 import secrets
-import weakref
 from dataclasses import dataclass
 
 from communities.domain import paging, target_users, validation
@@ -39,13 +38,13 @@ from communities.services.access import (
     require_permission,
 )
 from communities.services.communities import CommunityView, view
-from communities.services.context import App, BoundedCache, Principal
+from communities.services.context import App, Principal
 from communities.storage import channels as channels_repo
 from communities.storage import invites as invites_repo
 from communities.storage import members as members_repo
 from communities.storage import repository as repo
 from communities.storage import roles as roles_repo
-from communities.storage.database import Database, UnitOfWork
+from communities.storage.database import UnitOfWork
 from communities.storage.invites import JOB_COMPLETED, JOB_FAILED, JOB_PROCESSING, InviteRecord
 from communities.storage.members import MemberRecord
 from communities.storage.roles import RoleRecord
@@ -345,16 +344,11 @@ async def lookup_invite(app: App, principal: Principal, code: str) -> PreviewVie
 
 # Per database handle (one per server process): community id -> (count, counted at). Not on App, whose fields
 # belong to services/context.py.
-_member_counts: weakref.WeakKeyDictionary[Database, BoundedCache] = weakref.WeakKeyDictionary()
-
-
 async def _member_count(app: App, uow: UnitOfWork, community_id: int, now_ms: int) -> int:
     """The preview's approximate member count. Counting is a scan of the community's members (100,000 and more
     for the big ones) and every player's client previews invites, so a count is reused for MEMBER_COUNT_TTL_MS:
     at most that old, never wrong for longer, with no counter row for every join and leave to update (and lock)."""
-    cache = _member_counts.get(app.db)
-    if cache is None:
-        cache = _member_counts[app.db] = BoundedCache(4096)
+    cache = app.member_counts
     found = cache.get(community_id)
     if found is not None and now_ms - found[1] < MEMBER_COUNT_TTL_MS:
         return found[0]
