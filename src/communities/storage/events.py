@@ -208,6 +208,24 @@ def _event(row) -> EventRow:
     )
 
 
+def as_written(event: dict) -> EventRow:
+    """An event as `write_pending` wrote it (positioned, on SQLite), for this process to use without reading it back:
+    the same record `_event` makes of its row."""
+    return EventRow(
+        position=event["position"],
+        community_id=event["community_id"],
+        kind=event["kind"],
+        at_ms=event["at"],
+        target_id=event["target_id"],
+        channel_id=event["channel_id"],
+        audience=event["audience"],
+        audience_permission=event["audience_permission"],
+        audience_user_id=event["audience_user_id"],
+        overrides=event["overrides"],
+        payload=event["payload"],
+    )
+
+
 async def read_after(db: Database, after: int, limit: int) -> list[EventRow]:
     """Positioned events after `after`, in position order."""
     return [_event(row) for row in await db.read(_AFTER, {"after": after, "limit": limit})]

@@ -38,23 +38,6 @@ def _position(event: EventRow) -> int:
     return event.position
 
 
-def _row(event: dict) -> EventRow:
-    """An event as storage/events.py queued and wrote it."""
-    return EventRow(
-        position=event["position"],
-        community_id=event["community_id"],
-        kind=event["kind"],
-        at_ms=event["at"],
-        target_id=event["target_id"],
-        channel_id=event["channel_id"],
-        audience=event["audience"],
-        audience_permission=event["audience_permission"],
-        audience_user_id=event["audience_user_id"],
-        overrides=event["overrides"],
-        payload=event["payload"],
-    )
-
-
 class Hub:
     def __init__(self, db: Database, *, buffer_events: int = BUFFER_EVENTS):
         self._db = db
@@ -84,7 +67,7 @@ class Hub:
         """Read what is new soon. `committed`: events a local commit just wrote (storage/events.py), taken as they
         are when they carry positions that directly follow what the hub holds; else they are read like any other."""
         if committed and committed[0]["position"] == self.head + 1:
-            self._add([_row(event) for event in committed])
+            self._add([events_repo.as_written(event) for event in committed])
         else:
             self._poked.set()
 
