@@ -117,6 +117,37 @@ async def run_job(channel: grpc.aio.Channel, job: Job) -> ClientResult:
 # ---------------------------------------------------------------------------------------------- bench side
 
 
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    """User + system CPU seconds of client processes so far."""
+    total = 0.0
+    for process in processes:
+        times = process.cpu_times()
+        total += times.user + times.system
+    return total
+
+
+async def stop_processes(conns: list, processes: list, ps: list, *, join_s: float) -> None:
+    """Tell each client process to end (None on its pipe), give it `join_s`, then terminate, then kill; forget them."""
+    for conn in conns:
+        try:
+            conn.send(None)
+        except OSError:
+            pass
+    for process in processes:
+        await asyncio.to_thread(process.join, join_s)
+        if process.is_alive():
+            process.terminate()
+            await asyncio.to_thread(process.join, 5)
+        if process.is_alive():
+            process.kill()
+            await asyncio.to_thread(process.join, 5)
+    for conn in conns:
+        conn.close()
+    processes.clear()
+    conns.clear()
+    ps.clear()
+
+
 class ClientPool:
     """The client processes, from the bench process's side. Use as an async context manager."""
 
@@ -168,28 +199,7 @@ class ClientPool:
         return [await self._receive(conn, within_s) for conn in self._conns]
 
     def cpu_seconds(self) -> float:
-        total = 0.0
-        for process in self._ps:
-            times = process.cpu_times()
-            total += times.user + times.system
-        return total
+        return cpu_seconds(self._ps)
 
     async def close(self) -> None:
-        for conn in self._conns:
-            try:
-                conn.send(None)
-            except OSError:
-                pass
-        for process in self._processes:
-            await asyncio.to_thread(process.join, 5)
-            if process.is_alive():
-                process.terminate()
-                await asyncio.to_thread(process.join, 5)
-            if process.is_alive():
-                process.kill()
-                await asyncio.to_thread(process.join, 5)
-        for conn in self._conns:
-            conn.close()
-        self._processes.clear()
-        self._conns.clear()
-        self._ps.clear()
+        await stop_processes(self._conns, self._processes, self._ps, join_s=5)

@@ -24,6 +24,8 @@ from multiprocessing.connection import Connection
 import grpc
 import psutil
 
+from bench.load import cpu_seconds, stop_processes
+
 SUBSCRIBE = "/communities.v1.Updates/Subscribe"
 NAME_PREFIX = "fanout "
 READY_TIMEOUT_S = 30.0
@@ -263,28 +265,7 @@ class SubscriberPool:
         return sum(await self._all([("close",)] * self.count, 60))
 
     def cpu_seconds(self) -> float:
-        total = 0.0
-        for process in self._ps:
-            times = process.cpu_times()
-            total += times.user + times.system
-        return total
+        return cpu_seconds(self._ps)
 
     async def close(self) -> None:
-        for conn in self._conns:
-            try:
-                conn.send(None)
-            except OSError:
-                pass
-        for process in self._processes:
-            await asyncio.to_thread(process.join, 10)
-            if process.is_alive():
-                process.terminate()
-                await asyncio.to_thread(process.join, 5)
-            if process.is_alive():
-                process.kill()
-                await asyncio.to_thread(process.join, 5)
-        for conn in self._conns:
-            conn.close()
-        self._processes.clear()
-        self._conns.clear()
-        self._ps.clear()
+        await stop_processes(self._conns, self._processes, self._ps, join_s=10)
